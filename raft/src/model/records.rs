@@ -1,0 +1,121 @@
+//! The records the configuration state holds.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub cluster_id: String,
+    pub n_shards: u32,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    pub id: u64,
+    pub region: String,
+    pub addr: String,
+    /// Whether the operator asked for a voter (the Raft membership says what it is now).
+    pub voter: bool,
+    /// Liveness as committed by the leader.
+    pub up: bool,
+    pub weight: u32,
+    pub joined_at_ms: i64,
+    pub status_changed_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub id: String,
+    pub name: String,
+    /// Hex SHA-256 of the tenant's API token; the token itself is never stored.
+    pub token_hash: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Entity,
+    Check,
+    Alarm,
+    Notification,
+    Plan,
+    Suppression,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 6] = [
+        ObjectKind::Entity,
+        ObjectKind::Check,
+        ObjectKind::Alarm,
+        ObjectKind::Notification,
+        ObjectKind::Plan,
+        ObjectKind::Suppression,
+    ];
+
+    /// The prefix of the kind's ids in the public API.
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            ObjectKind::Entity => "en",
+            ObjectKind::Check => "ch",
+            ObjectKind::Alarm => "al",
+            ObjectKind::Notification => "nt",
+            ObjectKind::Plan => "np",
+            ObjectKind::Suppression => "sp",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Entity => "entity",
+            ObjectKind::Check => "check",
+            ObjectKind::Alarm => "alarm",
+            ObjectKind::Notification => "notification",
+            ObjectKind::Plan => "plan",
+            ObjectKind::Suppression => "suppression",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A tenant object (entity, check, alarm, ...): its API body plus bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    pub kind: ObjectKind,
+    pub tenant: String,
+    pub id: String,
+    /// The owning entity for checks and alarms.
+    pub parent: Option<String>,
+    pub body: serde_json::Value,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// Log index of the last change: the object's ETag.
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmStateRecord {
+    pub tenant: String,
+    pub alarm_id: String,
+    /// Number of transitions recorded so far.
+    pub seq: u64,
+    pub state: String,
+    pub previous_state: String,
+    pub at_ms: i64,
+    pub evaluator: u64,
+    pub reason: String,
+    /// Log index of the transition, a global order over all alarms.
+    pub index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub tenant: String,
+    pub event_id: String,
+    pub notification_id: String,
+    pub status: String,
+    pub at_ms: i64,
+}

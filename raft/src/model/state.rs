@@ -1,0 +1,297 @@
+//! The configuration state every node holds in full, with change tracking for persistence.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::command::CommandResult;
+use super::records::{
+    AlarmStateRecord, ClusterInfo, DeliveryRecord, MemberRecord, ObjectKind, ObjectRecord,
+    TenantRecord,
+};
+
+/// Identifies one persisted record; the state machine writes the dirty ones after each batch.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StateKey {
+    Info,
+    NextNodeId,
+    Member(u64),
+    Removed(u64),
+    Tenant(String),
+    Object(String, ObjectKind, String),
+    Alarm(String, String),
+    Delivery(String),
+    Request(String),
+    AlarmChange(u64),
+}
+
+pub(crate) type ObjKey = (String, ObjectKind, String);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RequestRecord {
+    pub index: u64,
+    pub at_ms: i64,
+    pub result: CommandResult,
+}
+
+/// The whole replicated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigState {
+    pub(crate) info: Option<ClusterInfo>,
+    pub(crate) next_node_id: u64,
+    pub(crate) members: BTreeMap<u64, MemberRecord>,
+    pub(crate) removed: BTreeSet<u64>,
+    pub(crate) tenants: BTreeMap<String, TenantRecord>,
+    pub(crate) tokens: BTreeMap<String, String>,
+    pub(crate) objects: BTreeMap<ObjKey, ObjectRecord>,
+    pub(crate) alarms: BTreeMap<(String, String), AlarmStateRecord>,
+    pub(crate) alarm_changes: VecDeque<AlarmStateRecord>,
+    pub(crate) deliveries: BTreeMap<String, DeliveryRecord>,
+    pub(crate) requests: BTreeMap<String, RequestRecord>,
+    pub(crate) request_order: BTreeMap<u64, String>,
+    dirty: BTreeSet<StateKey>,
+}
+
+/// The serialisable form of the state: snapshots, persistence and the digest use it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub info: Option<ClusterInfo>,
+    pub next_node_id: u64,
+    pub members: Vec<MemberRecord>,
+    pub removed: Vec<u64>,
+    pub tenants: Vec<TenantRecord>,
+    pub objects: Vec<ObjectRecord>,
+    pub alarms: Vec<AlarmStateRecord>,
+    pub alarm_changes: Vec<AlarmStateRecord>,
+    pub deliveries: Vec<DeliveryRecord>,
+    pub requests: Vec<(String, u64, i64, CommandResult)>,
+}
+
+impl ConfigState {
+    pub(crate) fn touch(&mut self, key: StateKey) {
+        self.dirty.insert(key);
+    }
+
+    /// Keys changed since the last call, with their current encoded value (None = deleted).
+    pub fn take_changes(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty.into_iter().map(|k| (encode_key(&k), self.encode_value(&k))).collect()
+    }
+
+    fn encode_value(&self, key: &StateKey) -> Option<Vec<u8>> {
+        let json = |v: &dyn erased::Ser| Some(v.to_vec());
+        match key {
+            StateKey::Info => self.info.as_ref().and_then(|v| json(v)),
+            StateKey::NextNodeId => json(&self.next_node_id),
+            StateKey::Member(id) => self.members.get(id).and_then(|v| json(v)),
+            StateKey::Removed(id) => self.removed.contains(id).then(|| b"1".to_vec()),
+            StateKey::Tenant(t) => self.tenants.get(t).and_then(|v| json(v)),
+            StateKey::Object(t, k, id) => {
+                self.objects.get(&(t.clone(), *k, id.clone())).and_then(|v| json(v))
+            }
+            StateKey::Alarm(t, a) => self.alarms.get(&(t.clone(), a.clone())).and_then(|v| json(v)),
+            StateKey::Delivery(e) => self.deliveries.get(e).and_then(|v| json(v)),
+            StateKey::Request(r) => self.requests.get(r).and_then(|v| json(v)),
+            StateKey::AlarmChange(index) => {
+                let i = self.alarm_changes.binary_search_by_key(index, |c| c.index).ok()?;
+                json(&self.alarm_changes[i])
+            }
+        }
+    }
+
+    /// Rebuilds the state from persisted (key, value) pairs written by `take_changes`.
+    pub fn load(pairs: impl IntoIterator<Item = (String, Vec<u8>)>) -> serde_json::Result<Self> {
+        let mut s = ConfigState::default();
+        for (k, v) in pairs {
+            let (prefix, rest) = k.split_once('/').unwrap_or((k.as_str(), ""));
+            match prefix {
+                "i" => s.info = Some(serde_json::from_slice(&v)?),
+                "n" => s.next_node_id = serde_json::from_slice(&v)?,
+                "m" => {
+                    let m: MemberRecord = serde_json::from_slice(&v)?;
+                    s.members.insert(m.id, m);
+                }
+                "x" => {
+                    s.removed.insert(rest.parse().unwrap_or_default());
+                }
+                "t" => s.insert_tenant(serde_json::from_slice(&v)?),
+                "o" => {
+                    let o: ObjectRecord = serde_json::from_slice(&v)?;
+                    s.objects.insert((o.tenant.clone(), o.kind, o.id.clone()), o);
+                }
+                "a" => {
+                    let a: AlarmStateRecord = serde_json::from_slice(&v)?;
+                    s.alarms.insert((a.tenant.clone(), a.alarm_id.clone()), a);
+                }
+                "c" => s.alarm_changes.push_back(serde_json::from_slice(&v)?),
+                "d" => {
+                    let d: DeliveryRecord = serde_json::from_slice(&v)?;
+                    s.deliveries.insert(d.event_id.clone(), d);
+                }
+                "r" => {
+                    let r: RequestRecord = serde_json::from_slice(&v)?;
+                    s.request_order.insert(r.index, rest.to_string());
+                    s.requests.insert(rest.to_string(), r);
+                }
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+
+    pub(crate) fn insert_tenant(&mut self, t: TenantRecord) {
+        self.tokens.insert(t.token_hash.clone(), t.id.clone());
+        self.tenants.insert(t.id.clone(), t);
+    }
+
+    /// Every key that `take_changes` could produce for the current contents (used to persist a
+    /// whole state, e.g. after installing a snapshot).
+    pub fn mark_all_dirty(&mut self) {
+        let mut keys = vec![StateKey::Info, StateKey::NextNodeId];
+        keys.extend(self.alarm_changes.iter().map(|c| StateKey::AlarmChange(c.index)));
+        keys.extend(self.members.keys().map(|id| StateKey::Member(*id)));
+        keys.extend(self.removed.iter().map(|id| StateKey::Removed(*id)));
+        keys.extend(self.tenants.keys().map(|t| StateKey::Tenant(t.clone())));
+        keys.extend(self.objects.keys().map(|(t, k, i)| StateKey::Object(t.clone(), *k, i.clone())));
+        keys.extend(self.alarms.keys().map(|(t, a)| StateKey::Alarm(t.clone(), a.clone())));
+        keys.extend(self.deliveries.keys().map(|e| StateKey::Delivery(e.clone())));
+        keys.extend(self.requests.keys().map(|r| StateKey::Request(r.clone())));
+        self.dirty.extend(keys);
+    }
+
+    pub fn to_image(&self) -> Image {
+        Image {
+            info: self.info.clone(),
+            next_node_id: self.next_node_id,
+            members: self.members.values().cloned().collect(),
+            removed: self.removed.iter().copied().collect(),
+            tenants: self.tenants.values().cloned().collect(),
+            objects: self.objects.values().cloned().collect(),
+            alarms: self.alarms.values().cloned().collect(),
+            alarm_changes: self.alarm_changes.iter().cloned().collect(),
+            deliveries: self.deliveries.values().cloned().collect(),
+            requests: self
+                .requests
+                .iter()
+                .map(|(k, r)| (k.clone(), r.index, r.at_ms, r.result.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn from_image(image: Image) -> Self {
+        let mut s = ConfigState {
+            info: image.info,
+            next_node_id: image.next_node_id,
+            members: image.members.into_iter().map(|m| (m.id, m)).collect(),
+            removed: image.removed.into_iter().collect(),
+            alarm_changes: image.alarm_changes.into_iter().collect(),
+            ..Default::default()
+        };
+        for t in image.tenants {
+            s.insert_tenant(t);
+        }
+        for o in image.objects {
+            s.objects.insert((o.tenant.clone(), o.kind, o.id.clone()), o);
+        }
+        for a in image.alarms {
+            s.alarms.insert((a.tenant.clone(), a.alarm_id.clone()), a);
+        }
+        for d in image.deliveries {
+            s.deliveries.insert(d.event_id.clone(), d);
+        }
+        for (k, index, at_ms, result) in image.requests {
+            s.request_order.insert(index, k.clone());
+            s.requests.insert(k, RequestRecord { index, at_ms, result });
+        }
+        s
+    }
+
+    /// Hex SHA-256 of the whole state: equal on two nodes iff their states are equal.
+    pub fn digest(&self) -> String {
+        let bytes = serde_json::to_vec(&self.to_image()).unwrap_or_default();
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    // ---- read side, used by the node ----
+
+    pub fn cluster_info(&self) -> Option<&ClusterInfo> {
+        self.info.as_ref()
+    }
+    pub fn members(&self) -> impl Iterator<Item = &MemberRecord> {
+        self.members.values()
+    }
+    pub fn member(&self, id: u64) -> Option<&MemberRecord> {
+        self.members.get(&id)
+    }
+    pub fn is_removed(&self, id: u64) -> bool {
+        self.removed.contains(&id)
+    }
+    pub fn tenants(&self) -> impl Iterator<Item = &TenantRecord> {
+        self.tenants.values()
+    }
+    pub fn tenant(&self, id: &str) -> Option<&TenantRecord> {
+        self.tenants.get(id)
+    }
+    /// The tenant whose token hashes to `token_hash`.
+    pub fn tenant_by_token_hash(&self, token_hash: &str) -> Option<&TenantRecord> {
+        self.tokens.get(token_hash).and_then(|id| self.tenants.get(id))
+    }
+    pub fn object(&self, tenant: &str, kind: ObjectKind, id: &str) -> Option<&ObjectRecord> {
+        self.objects.get(&(tenant.to_string(), kind, id.to_string()))
+    }
+    /// Objects of one kind for a tenant, in id order, starting after `after` (exclusive).
+    pub fn objects_after<'a>(
+        &'a self,
+        tenant: &'a str,
+        kind: ObjectKind,
+        after: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a ObjectRecord> + 'a {
+        let start = (tenant.to_string(), kind, after.unwrap_or("").to_string());
+        self.objects
+            .range(start..)
+            .take_while(move |((t, k, _), _)| t == tenant && *k == kind)
+            .filter(move |((_, _, id), _)| after.is_none_or(|a| id.as_str() > a))
+            .map(|(_, o)| o)
+    }
+    pub fn alarm_state(&self, tenant: &str, alarm_id: &str) -> Option<&AlarmStateRecord> {
+        self.alarms.get(&(tenant.to_string(), alarm_id.to_string()))
+    }
+    pub fn alarm_changes(&self) -> impl DoubleEndedIterator<Item = &AlarmStateRecord> {
+        self.alarm_changes.iter()
+    }
+    pub fn delivery(&self, event_id: &str) -> Option<&DeliveryRecord> {
+        self.deliveries.get(event_id)
+    }
+    pub fn request_count(&self) -> usize {
+        self.requests.len()
+    }
+}
+
+fn encode_key(k: &StateKey) -> String {
+    match k {
+        StateKey::Info => "i".into(),
+        StateKey::NextNodeId => "n".into(),
+        StateKey::Member(id) => format!("m/{id:020}"),
+        StateKey::Removed(id) => format!("x/{id}"),
+        StateKey::Tenant(t) => format!("t/{t}"),
+        StateKey::Object(t, k, id) => format!("o/{t}/{}/{id}", k.as_str()),
+        StateKey::Alarm(t, a) => format!("a/{t}/{a}"),
+        StateKey::Delivery(e) => format!("d/{e}"),
+        StateKey::Request(r) => format!("r/{r}"),
+        StateKey::AlarmChange(index) => format!("c/{index:020}"),
+    }
+}
+
+/// Object-safe JSON encoding, so `encode_value` can treat every record type alike.
+mod erased {
+    pub trait Ser {
+        fn to_vec(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_vec(&self) -> Vec<u8> {
+            // Records are plain data; serialising them cannot fail.
+            serde_json::to_vec(self).expect("records serialise")
+        }
+    }
+}

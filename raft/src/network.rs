@@ -1,0 +1,261 @@
+//! The Raft transport: openraft's network traits over the `Peer` gRPC service.
+//!
+//! Every RPC has a deadline; channels use HTTP/2 keepalive so a connection that died during a
+//! partition is noticed and re-dialled. Each message names the node it is for and each reply
+//! names the node that answered, so a message never lands on the wrong node after an address
+//! changed hands. A node never dials itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::Future;
+use meridian_proto::{Envelope, PeerClient, SnapshotChunk};
+use openraft::errors::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::types::{NodeAddr, Snapshot, TypeConfig, Vote};
+
+/// Bytes of snapshot data per streamed chunk (tonic's default message limit is 4 MiB).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
+/// Deadline for dialling a peer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// HTTP/2 keepalive ping interval and the time to wait for its answer.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Most channels cached (one per peer address).
+pub const CHANNELS_MAX: usize = 256;
+
+/// A cache of gRPC channels to peers, shared by Raft and the node's own peer calls.
+#[derive(Clone, Default)]
+pub struct Peers {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Peers {
+    /// A client for `addr` (host:port). Dialling is lazy; the channel reconnects by itself.
+    pub fn client(&self, addr: &str) -> Result<PeerClient<Channel>, tonic::transport::Error> {
+        let mut map = self.channels.lock().expect("channel cache lock");
+        if let Some(ch) = map.get(addr) {
+            return Ok(PeerClient::new(ch.clone()));
+        }
+        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        if map.len() >= CHANNELS_MAX {
+            map.clear();
+        }
+        map.insert(addr.to_string(), ch.clone());
+        Ok(PeerClient::new(ch).max_decoding_message_size(64 * 1024 * 1024))
+    }
+}
+
+pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Raft messages are plain data; serialising them cannot fail.
+    serde_json::to_vec(v).expect("raft messages serialise")
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("undecodable peer message: {e}"))
+}
+
+/// Creates connections for openraft.
+#[derive(Clone)]
+pub struct Network {
+    self_id: u64,
+    peers: Peers,
+}
+
+impl Network {
+    pub fn new(self_id: u64, peers: Peers) -> Self {
+        Self { self_id, peers }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: u64, node: &NodeAddr) -> Connection {
+        if target == self.self_id {
+            tracing::error!(target, "refusing to open a raft connection to this node itself");
+        }
+        Connection {
+            self_id: self.self_id,
+            target,
+            addr: node.addr.clone(),
+            peers: self.peers.clone(),
+        }
+    }
+}
+
+/// A connection to one peer.
+pub struct Connection {
+    self_id: u64,
+    target: u64,
+    addr: String,
+    peers: Peers,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+pub struct VoteMessage {
+    pub pre_vote: bool,
+    pub request: VoteRequest<TypeConfig>,
+}
+
+impl Connection {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        rpc: Rpc,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<TypeConfig>> {
+        if self.target == self.self_id {
+            return Err(Unreachable::from_string("a node never dials itself").into());
+        }
+        let mut client = self.peers.client(&self.addr).map_err(|e| Unreachable::new(&e))?;
+        let env = Envelope { target_node_id: self.target, payload: encode(req) };
+        let mut request = tonic::Request::new(env);
+        request.set_timeout(ttl);
+        let fut = async {
+            match rpc {
+                Rpc::Append => client.append_entries(request).await,
+                Rpc::Vote => client.vote(request).await,
+            }
+        };
+        let reply = tokio::time::timeout(ttl, fut)
+            .await
+            .map_err(|_| NetworkError::from_string(format!("rpc to node {} timed out", self.target)))?
+            .map_err(|s| status_error(self.target, &s))?
+            .into_inner();
+        self.check_replier(reply.node_id)?;
+        let result: Result<Resp, String> = decode(&reply.payload).map_err(NetworkError::from_string)?;
+        result.map_err(|e| NetworkError::from_string(e).into())
+    }
+
+    fn check_replier(&self, node_id: u64) -> Result<(), RPCError<TypeConfig>> {
+        if node_id != self.target {
+            let msg = format!("addressed node {} at {} but node {node_id} answered", self.target, self.addr);
+            return Err(Unreachable::from_string(msg).into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Rpc {
+    Append,
+    Vote,
+}
+
+fn status_error(target: u64, s: &tonic::Status) -> RPCError<TypeConfig> {
+    let msg = format!("node {target}: {}: {}", s.code(), s.message());
+    match s.code() {
+        tonic::Code::Unavailable | tonic::Code::FailedPrecondition => {
+            Unreachable::from_string(msg).into()
+        }
+        _ => NetworkError::from_string(msg).into(),
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for Connection {
+    type SnapshotData = crate::types::SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::Append, &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let msg = VoteMessage { pre_vote: false, request: rpc };
+        self.call(Rpc::Vote, &msg, option.hard_ttl()).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let msg = VoteMessage { pre_vote: true, request: rpc };
+        self.call(Rpc::Vote, &msg, option.hard_ttl()).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        if self.target == self.self_id {
+            return Err(Unreachable::from_string("a node never dials itself").into());
+        }
+        let mut client = self.peers.client(&self.addr).map_err(|e| Unreachable::new(&e))?;
+        let chunks = snapshot_chunks(self.target, &vote, snapshot);
+        let mut request = tonic::Request::new(futures::stream::iter(chunks));
+        request.set_timeout(option.hard_ttl().max(Duration::from_secs(30)));
+        let reply = tokio::select! {
+            closed = cancel => return Err(closed.into()),
+            r = client.install_snapshot(request) => r,
+        };
+        let reply = reply
+            .map_err(|s| match status_error(self.target, &s) {
+                RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+                _ => NetworkError::from_string(s.to_string()).into(),
+            })?
+            .into_inner();
+        if reply.node_id != self.target {
+            return Err(Unreachable::from_string("snapshot answered by another node").into());
+        }
+        let result: Result<SnapshotResponse<TypeConfig>, String> =
+            decode(&reply.payload).map_err(NetworkError::from_string)?;
+        result.map_err(|e| NetworkError::from_string(e).into())
+    }
+}
+
+/// Splits a snapshot into bounded chunks; the first carries vote and meta, the last is `done`.
+fn snapshot_chunks(target: u64, vote: &Vote, snapshot: Snapshot) -> Vec<SnapshotChunk> {
+    let data = snapshot.snapshot.into_inner();
+    let meta = encode(&snapshot.meta);
+    let vote = encode(vote);
+    let pieces: Vec<&[u8]> = if data.is_empty() {
+        vec![&[][..]]
+    } else {
+        data.chunks(SNAPSHOT_CHUNK_BYTES).collect()
+    };
+    let n = pieces.len();
+    let mut offset = 0u64;
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let chunk = SnapshotChunk {
+                target_node_id: target,
+                vote: if i == 0 { vote.clone() } else { Vec::new() },
+                meta: if i == 0 { meta.clone() } else { Vec::new() },
+                offset,
+                data: piece.to_vec(),
+                done: i + 1 == n,
+            };
+            offset += piece.len() as u64;
+            chunk
+        })
+        .collect()
+}
