@@ -33,13 +33,41 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Most channels cached (one per peer address).
 pub const CHANNELS_MAX: usize = 256;
 
-/// A cache of gRPC channels to peers, shared by Raft and the node's own peer calls.
+/// gRPC metadata key carrying the cluster's peer key on every node-to-node call.
+pub const PEER_KEY_HEADER: &str = "x-meridian-peer-key";
+
+/// A cache of gRPC channels to peers, shared by Raft and the node's own peer calls. Every
+/// request made through it carries the cluster's peer key.
 #[derive(Clone, Default)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    peer_key: Arc<String>,
 }
 
 impl Peers {
+    /// `peer_key` is derived from the cluster's admin token, so only nodes that hold it are
+    /// accepted as peers.
+    pub fn new(peer_key: String) -> Self {
+        Self { channels: Arc::default(), peer_key: Arc::new(peer_key) }
+    }
+
+    /// Wraps `msg` in a request that carries the peer key and a deadline.
+    pub fn request<T>(&self, msg: T, deadline: Duration) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(deadline);
+        if let Ok(v) = self.peer_key.parse() {
+            req.metadata_mut().insert(PEER_KEY_HEADER, v);
+        }
+        req
+    }
+
+    /// Whether an incoming request carries this cluster's peer key (constant-time compare).
+    pub fn is_peer<T>(&self, req: &tonic::Request<T>) -> bool {
+        use subtle::ConstantTimeEq;
+        let got = req.metadata().get(PEER_KEY_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        got.ct_eq(self.peer_key.as_bytes()).into()
+    }
+
     /// A client for `addr` (host:port). Dialling is lazy; the channel reconnects by itself.
     pub fn client(&self, addr: &str) -> Result<PeerClient<Channel>, tonic::transport::Error> {
         let mut map = self.channels.lock().expect("channel cache lock");
@@ -125,8 +153,7 @@ impl Connection {
         }
         let mut client = self.peers.client(&self.addr).map_err(|e| Unreachable::new(&e))?;
         let env = Envelope { target_node_id: self.target, payload: encode(req) };
-        let mut request = tonic::Request::new(env);
-        request.set_timeout(ttl);
+        let request = self.peers.request(env, ttl);
         let fut = async {
             match rpc {
                 Rpc::Append => client.append_entries(request).await,
@@ -209,8 +236,8 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         }
         let mut client = self.peers.client(&self.addr).map_err(|e| Unreachable::new(&e))?;
         let chunks = snapshot_chunks(self.target, &vote, snapshot);
-        let mut request = tonic::Request::new(futures::stream::iter(chunks));
-        request.set_timeout(option.hard_ttl().max(Duration::from_secs(30)));
+        let ttl = option.hard_ttl().max(Duration::from_secs(30));
+        let request = self.peers.request(futures::stream::iter(chunks), ttl);
         let reply = tokio::select! {
             closed = cancel => return Err(closed.into()),
             r = client.install_snapshot(request) => r,

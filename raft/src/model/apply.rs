@@ -9,7 +9,8 @@ use super::state::{ConfigState, RequestRecord, StateKey};
 use super::{ALARM_CHANGES_MAX, REQUEST_IDS_MAX, REQUEST_TTL_MS};
 
 /// Applies the command at log `index`. A command whose request id was already applied returns
-/// the result recorded the first time and changes nothing.
+/// the result recorded the first time and changes nothing. Refusals are not remembered: they
+/// changed nothing, so a retry is evaluated afresh.
 pub fn apply(state: &mut ConfigState, index: u64, cmd: &Command) -> CommandResult {
     if let Some(rid) = &cmd.request_id
         && let Some(done) = state.requests.get(rid)
@@ -17,7 +18,9 @@ pub fn apply(state: &mut ConfigState, index: u64, cmd: &Command) -> CommandResul
         return done.result.clone();
     }
     let result = apply_op(state, index, cmd.at_ms, &cmd.op);
-    if let Some(rid) = &cmd.request_id {
+    if let Some(rid) = &cmd.request_id
+        && !matches!(result, CommandResult::Refused(_))
+    {
         remember_request(state, index, cmd.at_ms, rid, &result);
     }
     result
@@ -60,13 +63,18 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             CommandResult::Cluster(state.info.clone().expect("set above"))
         }
         Op::UpsertMember { id, region, addr, voter } => {
-            upsert_member(state, at_ms, *id, region, addr, *voter)
+            let r = upsert_member(state, at_ms, *id, region, addr, *voter);
+            if matches!(r, CommandResult::Member(_)) {
+                members_changed(state, index);
+            }
+            r
         }
         Op::RemoveMember { id } => {
             state.members.remove(id);
             state.removed.insert(*id);
             state.touch(StateKey::Member(*id));
             state.touch(StateKey::Removed(*id));
+            members_changed(state, index);
             CommandResult::Done
         }
         Op::SetMemberStatus { id, up } => match state.members.get_mut(id) {
@@ -76,6 +84,7 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
                     m.up = *up;
                     m.status_changed_at_ms = at_ms;
                     state.touch(StateKey::Member(*id));
+                    members_changed(state, index);
                 }
                 CommandResult::Member(state.members[id].clone())
             }
@@ -118,6 +127,11 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             CommandResult::Done
         }
     }
+}
+
+fn members_changed(state: &mut ConfigState, index: u64) {
+    state.members_epoch = index;
+    state.touch(StateKey::MembersEpoch);
 }
 
 fn upsert_member(

@@ -16,6 +16,7 @@ use super::records::{
 pub enum StateKey {
     Info,
     NextNodeId,
+    MembersEpoch,
     Member(u64),
     Removed(u64),
     Tenant(String),
@@ -40,6 +41,8 @@ pub(crate) struct RequestRecord {
 pub struct ConfigState {
     pub(crate) info: Option<ClusterInfo>,
     pub(crate) next_node_id: u64,
+    /// Log index of the last change to the member list or a member's liveness.
+    pub(crate) members_epoch: u64,
     pub(crate) members: BTreeMap<u64, MemberRecord>,
     pub(crate) removed: BTreeSet<u64>,
     pub(crate) tenants: BTreeMap<String, TenantRecord>,
@@ -58,6 +61,7 @@ pub struct ConfigState {
 pub struct Image {
     pub info: Option<ClusterInfo>,
     pub next_node_id: u64,
+    pub members_epoch: u64,
     pub members: Vec<MemberRecord>,
     pub removed: Vec<u64>,
     pub tenants: Vec<TenantRecord>,
@@ -84,6 +88,7 @@ impl ConfigState {
         match key {
             StateKey::Info => self.info.as_ref().and_then(|v| json(v)),
             StateKey::NextNodeId => json(&self.next_node_id),
+            StateKey::MembersEpoch => json(&self.members_epoch),
             StateKey::Member(id) => self.members.get(id).and_then(|v| json(v)),
             StateKey::Removed(id) => self.removed.contains(id).then(|| b"1".to_vec()),
             StateKey::Tenant(t) => self.tenants.get(t).and_then(|v| json(v)),
@@ -108,6 +113,7 @@ impl ConfigState {
             match prefix {
                 "i" => s.info = Some(serde_json::from_slice(&v)?),
                 "n" => s.next_node_id = serde_json::from_slice(&v)?,
+                "e" => s.members_epoch = serde_json::from_slice(&v)?,
                 "m" => {
                     let m: MemberRecord = serde_json::from_slice(&v)?;
                     s.members.insert(m.id, m);
@@ -148,7 +154,7 @@ impl ConfigState {
     /// Every key that `take_changes` could produce for the current contents (used to persist a
     /// whole state, e.g. after installing a snapshot).
     pub fn mark_all_dirty(&mut self) {
-        let mut keys = vec![StateKey::Info, StateKey::NextNodeId];
+        let mut keys = vec![StateKey::Info, StateKey::NextNodeId, StateKey::MembersEpoch];
         keys.extend(self.alarm_changes.iter().map(|c| StateKey::AlarmChange(c.index)));
         keys.extend(self.members.keys().map(|id| StateKey::Member(*id)));
         keys.extend(self.removed.iter().map(|id| StateKey::Removed(*id)));
@@ -164,6 +170,7 @@ impl ConfigState {
         Image {
             info: self.info.clone(),
             next_node_id: self.next_node_id,
+            members_epoch: self.members_epoch,
             members: self.members.values().cloned().collect(),
             removed: self.removed.iter().copied().collect(),
             tenants: self.tenants.values().cloned().collect(),
@@ -183,6 +190,7 @@ impl ConfigState {
         let mut s = ConfigState {
             info: image.info,
             next_node_id: image.next_node_id,
+            members_epoch: image.members_epoch,
             members: image.members.into_iter().map(|m| (m.id, m)).collect(),
             removed: image.removed.into_iter().collect(),
             alarm_changes: image.alarm_changes.into_iter().collect(),
@@ -217,6 +225,10 @@ impl ConfigState {
 
     pub fn cluster_info(&self) -> Option<&ClusterInfo> {
         self.info.as_ref()
+    }
+    /// Log index of the last change to the members or their liveness: the placement epoch.
+    pub fn members_epoch(&self) -> u64 {
+        self.members_epoch
     }
     pub fn members(&self) -> impl Iterator<Item = &MemberRecord> {
         self.members.values()
@@ -272,6 +284,7 @@ fn encode_key(k: &StateKey) -> String {
     match k {
         StateKey::Info => "i".into(),
         StateKey::NextNodeId => "n".into(),
+        StateKey::MembersEpoch => "e".into(),
         StateKey::Member(id) => format!("m/{id:020}"),
         StateKey::Removed(id) => format!("x/{id}"),
         StateKey::Tenant(t) => format!("t/{t}"),

@@ -1,0 +1,193 @@
+//! The command line: `serve`, and the operator's `cluster` commands (HTTP clients of a node).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "meridian", version, about = "Monitoring as a service in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (with no flags: a one-node cluster on 127.0.0.1:7070, data in ./meridian-data).
+    Serve(ServeArgs),
+    /// Operate the cluster through one of its nodes.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// TOML config file (flags and MERIDIAN_* env win over it).
+    #[arg(long, env = "MERIDIAN_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "MERIDIAN_NODE_ID")]
+    node_id: Option<u64>,
+    #[arg(long, env = "MERIDIAN_REGION")]
+    region: Option<String>,
+    #[arg(long, env = "MERIDIAN_LISTEN")]
+    listen: Option<String>,
+    #[arg(long, env = "MERIDIAN_ADVERTISE")]
+    advertise: Option<String>,
+    #[arg(long, env = "MERIDIAN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Members to ask for admission, comma separated.
+    #[arg(long, env = "MERIDIAN_JOIN", value_delimiter = ',')]
+    join: Vec<String>,
+    #[arg(long, env = "MERIDIAN_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Initialise a one-node cluster on first start.
+    #[arg(long, env = "MERIDIAN_BOOTSTRAP")]
+    bootstrap: bool,
+    /// Let pollers reach loopback, link-local and private addresses.
+    #[arg(long, env = "MERIDIAN_ALLOW_PRIVATE_TARGETS")]
+    allow_private_targets: bool,
+    /// Take a snapshot after this many applied entries.
+    #[arg(long, env = "MERIDIAN_SNAPSHOT_EVERY")]
+    snapshot_every: Option<u64>,
+    /// Log as JSON lines.
+    #[arg(long, env = "MERIDIAN_LOG_JSON")]
+    log_json: bool,
+}
+
+impl ServeArgs {
+    /// No flag, env or file that shapes a cluster: the embedded default bootstraps itself.
+    fn is_embedded_default(&self) -> bool {
+        self.config.is_none()
+            && self.node_id.is_none()
+            && self.region.is_none()
+            && self.listen.is_none()
+            && self.advertise.is_none()
+            && self.join.is_empty()
+    }
+
+    fn into_config(self) -> crate::Result<Config> {
+        let embedded = self.is_embedded_default();
+        let mut c = match &self.config {
+            Some(p) => Config::from_file(p)?,
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
+        }
+        set!(region, listen, data_dir, snapshot_every);
+        c.node_id = self.node_id.or(c.node_id);
+        c.advertise = self.advertise.or(c.advertise);
+        c.admin_token = self.admin_token.or(c.admin_token);
+        if !self.join.is_empty() {
+            c.join = self.join;
+        }
+        c.bootstrap |= self.bootstrap || embedded;
+        c.allow_private_targets |= self.allow_private_targets;
+        c.log_json |= self.log_json;
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[derive(Args)]
+struct Target {
+    /// A node of the cluster (host:port).
+    #[arg(long, env = "MERIDIAN_NODE", default_value = "127.0.0.1:7070")]
+    node: String,
+    /// Admin token (default: ./meridian-data/admin-token when present).
+    #[arg(long, env = "MERIDIAN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Make the node a one-voter cluster.
+    Init(Target),
+    /// Leader, term, members, regions and shards per node.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// `table` or `json`.
+        #[arg(long, default_value = "table")]
+        output: String,
+    },
+    /// Add a running node that is not yet a member.
+    Add {
+        #[command(flatten)]
+        target: Target,
+        /// Address of the node to add.
+        #[arg(long)]
+        new: String,
+        /// Make it a voter (otherwise a learner).
+        #[arg(long)]
+        voter: bool,
+    },
+    /// Remove a node for good (its id is never reused).
+    Remove {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let result = match command {
+        Command::Serve(args) => serve(args),
+        Command::Cluster(cmd) => crate::cli_client::cluster(cmd_into(cmd)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meridian: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = args.into_config()?;
+    init_logging(cfg.log_json);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(crate::run(cfg, shutdown_signal()))?;
+    Ok(())
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn cmd_into(cmd: ClusterCmd) -> crate::cli_client::ClusterOp {
+    use crate::cli_client::ClusterOp as O;
+    let t = |t: Target| (t.node, t.token);
+    match cmd {
+        ClusterCmd::Init(target) => O::Init(t(target)),
+        ClusterCmd::Status { target, output } => O::Status(t(target), output),
+        ClusterCmd::Add { target, new, voter } => O::Add(t(target), new, voter),
+        ClusterCmd::Remove { target, id } => O::Remove(t(target), id),
+    }
+}

@@ -1,0 +1,193 @@
+//! Node configuration: TOML file, then `MERIDIAN_*` environment, then flags (flags win).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Everything `meridian serve` needs. Every field has a default; see `validate` for the rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// This node's id (default: 1, or reserved from the cluster when joining without one).
+    pub node_id: Option<u64>,
+    /// Region (monitoring zone) this node runs in. Default `local`.
+    pub region: String,
+    /// Address to serve the HTTP API and node-to-node gRPC on. Default `127.0.0.1:7070`.
+    pub listen: String,
+    /// Address other nodes and clients use to reach this node. Default: the bound listen address.
+    pub advertise: Option<String>,
+    /// Data directory. Default `./meridian-data`.
+    pub data_dir: PathBuf,
+    /// Members to ask for admission when this node is new.
+    pub join: Vec<String>,
+    /// Operator token shared by the nodes of one cluster. Default: `<data-dir>/admin-token`,
+    /// generated on first start when absent.
+    pub admin_token: Option<String>,
+    /// Initialise a one-node cluster on first start.
+    pub bootstrap: bool,
+    /// Let pollers reach loopback, link-local and private addresses (tests, local clusters).
+    pub allow_private_targets: bool,
+    /// Most voters; other members are learners. Default 5.
+    pub max_voters: usize,
+    /// Shards of checks and series, fixed at bootstrap. Default 1024.
+    pub n_shards: u32,
+    /// Raft heartbeat interval in ms. Default 150.
+    pub raft_heartbeat_ms: u64,
+    /// Raft election timeout range in ms. Default 750..1500.
+    pub raft_election_min_ms: u64,
+    pub raft_election_max_ms: u64,
+    /// Take a snapshot after this many applied entries. Default 5000.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot. Default 1000.
+    pub snapshot_keep: u64,
+    /// Liveness heartbeat interval in ms. Default 500.
+    pub liveness_interval_ms: u64,
+    /// A node is marked down after this long without a heartbeat, in ms. Default 3000.
+    pub liveness_down_after_ms: u64,
+    /// How long a node may go without hearing from a quorum before it says so, in ms. Default 3000.
+    pub quorum_lease_ms: u64,
+    /// Largest request body in bytes. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// Log as JSON lines.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            node_id: None,
+            region: "local".into(),
+            listen: "127.0.0.1:7070".into(),
+            advertise: None,
+            data_dir: PathBuf::from("meridian-data"),
+            join: Vec::new(),
+            admin_token: None,
+            bootstrap: false,
+            allow_private_targets: false,
+            max_voters: 5,
+            n_shards: 1024,
+            raft_heartbeat_ms: 150,
+            raft_election_min_ms: 750,
+            raft_election_max_ms: 1500,
+            snapshot_every: 5000,
+            snapshot_keep: 1000,
+            liveness_interval_ms: 500,
+            liveness_down_after_ms: 3000,
+            quorum_lease_ms: 3000,
+            max_body_bytes: 1024 * 1024,
+            log_json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file into a config.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
+    }
+
+    /// Checks cross-field rules; the message names the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return bad(format!("listen: {:?} is not an address like 127.0.0.1:7070", self.listen));
+        }
+        if let Some(a) = &self.advertise
+            && !valid_host_port(a)
+        {
+            return bad(format!("advertise: {a:?} is not a host:port"));
+        }
+        if let Some(j) = self.join.iter().find(|j| !valid_host_port(j)) {
+            return bad(format!("join: {j:?} is not a host:port"));
+        }
+        if self.node_id == Some(0) {
+            return bad("node-id: must be at least 1".into());
+        }
+        if !valid_region(&self.region) {
+            return bad(format!("region: {:?} must be 1-64 letters, digits, '-' or '_'", self.region));
+        }
+        if self.max_voters == 0 || self.max_voters > 9 {
+            return bad(format!("max-voters: {} must be 1..=9", self.max_voters));
+        }
+        if self.n_shards == 0 || self.n_shards > 65536 {
+            return bad(format!("n-shards: {} must be 1..=65536", self.n_shards));
+        }
+        if self.raft_election_min_ms <= self.raft_heartbeat_ms * 2 {
+            return bad("raft-election-min-ms: must exceed twice raft-heartbeat-ms".into());
+        }
+        if self.raft_election_max_ms <= self.raft_election_min_ms {
+            return bad("raft-election-max-ms: must exceed raft-election-min-ms".into());
+        }
+        if self.liveness_down_after_ms <= self.liveness_interval_ms {
+            return bad("liveness-down-after-ms: must exceed liveness-interval-ms".into());
+        }
+        if self.snapshot_every == 0 {
+            return bad("snapshot-every: must be at least 1".into());
+        }
+        if self.bootstrap && !self.join.is_empty() {
+            return bad("bootstrap: cannot be combined with join".into());
+        }
+        if let Some(t) = &self.admin_token
+            && t.len() < 16
+        {
+            return bad("admin-token: must be at least 16 characters".into());
+        }
+        Ok(())
+    }
+}
+
+fn valid_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+pub fn valid_region(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("default config is valid");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: Vec<(Box<dyn Fn(&mut Config)>, &str)> = vec![
+            (Box::new(|c| c.listen = "nope".into()), "listen:"),
+            (Box::new(|c| c.advertise = Some("host".into())), "advertise:"),
+            (Box::new(|c| c.join = vec!["x:0".into()]), "join:"),
+            (Box::new(|c| c.node_id = Some(0)), "node-id:"),
+            (Box::new(|c| c.region = "a b".into()), "region:"),
+            (Box::new(|c| c.max_voters = 0), "max-voters:"),
+            (Box::new(|c| c.raft_election_min_ms = 100), "raft-election-min-ms:"),
+            (Box::new(|c| c.admin_token = Some("short".into())), "admin-token:"),
+        ];
+        for (mutate, field) in cases {
+            let mut c = Config::default();
+            mutate(&mut c);
+            let err = c.validate().expect_err(field).to_string();
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn toml_uses_kebab_case_and_rejects_unknown_keys() {
+        let c: Config = toml::from_str("node-id = 3\nregion = \"eu\"\n").expect("parse");
+        assert_eq!(c.node_id, Some(3));
+        assert!(toml::from_str::<Config>("nodeid = 3\n").is_err());
+    }
+}

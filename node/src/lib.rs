@@ -1,0 +1,24 @@
+//! Meridian's node: configuration, the public HTTP API, node-to-node RPC, membership, liveness
+//! and placement, on top of the raft crate.
+//!
+//! Architecture invariant: the only crate that knows HTTP and the public JSON shapes.
+
+pub mod cli;
+pub mod cli_client;
+pub mod cluster;
+pub mod config;
+pub mod criteria;
+pub mod datadir;
+pub mod error;
+pub mod http;
+pub mod liveness;
+pub mod metrics;
+pub mod node;
+pub mod peer_msgs;
+pub mod peer_service;
+pub mod placement_view;
+pub mod server;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use server::run;

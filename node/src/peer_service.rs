@@ -1,0 +1,115 @@
+//! The node-to-node gRPC service: Raft messages, forwarded writes, read index, membership and
+//! liveness heartbeats. Every call must carry the cluster's peer key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_proto::{Envelope, Peer, Reply, SnapshotChunk};
+use meridian_raft::model::Command;
+use meridian_raft::network::{decode, encode};
+use meridian_raft::server::RaftRpc;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::node::{LeaderRoute, Node, WRITE_TIMEOUT};
+use crate::peer_msgs::{Heartbeat, HeartbeatOk, JoinAction, PeerError, PeerResult};
+
+pub struct PeerService {
+    node: Arc<Node>,
+    rpc: RaftRpc,
+}
+
+impl PeerService {
+    pub fn new(node: Arc<Node>) -> Self {
+        let rpc = RaftRpc::new(node.raft.clone(), node.id);
+        Self { node, rpc }
+    }
+
+    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        if self.node.peers.is_peer(req) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated("missing or wrong cluster peer key"))
+        }
+    }
+
+    /// Checks key and addressee, returning the envelope (target 0 = any node).
+    fn open(&self, req: Request<Envelope>, any: bool) -> Result<Envelope, Status> {
+        self.authorize(&req)?;
+        let env = req.into_inner();
+        if !(any && env.target_node_id == 0) {
+            self.rpc.check_target(env.target_node_id)?;
+        }
+        Ok(env)
+    }
+
+    fn not_leader(&self) -> PeerError {
+        let leader = match self.node.leader_route() {
+            LeaderRoute::Remote { id, addr } => Some((id, addr)),
+            _ => None,
+        };
+        PeerError::NotLeader { leader }
+    }
+
+    fn reply<T: serde::Serialize>(&self, r: &PeerResult<T>) -> Response<Reply> {
+        Response::new(Reply { node_id: self.node.id, payload: encode(r) })
+    }
+}
+
+type ReplyResult = Result<Response<Reply>, Status>;
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn append_entries(&self, req: Request<Envelope>) -> ReplyResult {
+        let env = self.open(req, false)?;
+        self.rpc.append_entries(env).await.map(Response::new)
+    }
+
+    async fn vote(&self, req: Request<Envelope>) -> ReplyResult {
+        let env = self.open(req, false)?;
+        self.rpc.vote(env).await.map(Response::new)
+    }
+
+    async fn install_snapshot(&self, req: Request<Streaming<SnapshotChunk>>) -> ReplyResult {
+        self.authorize(&req)?;
+        self.rpc.install_snapshot(req.into_inner()).await.map(Response::new)
+    }
+
+    async fn forward_write(&self, req: Request<Envelope>) -> ReplyResult {
+        let env = self.open(req, false)?;
+        let cmd: Command = decode(&env.payload).map_err(Status::invalid_argument)?;
+        let r = match self.node.leader_route() {
+            LeaderRoute::Local => self.node.commit_local(cmd, WRITE_TIMEOUT).await,
+            _ => Err(self.not_leader()),
+        };
+        Ok(self.reply(&r))
+    }
+
+    async fn read_index(&self, req: Request<Envelope>) -> ReplyResult {
+        self.open(req, false)?;
+        let r = match self.node.leader_route() {
+            LeaderRoute::Local => self.node.read_index_local(Duration::from_secs(3)).await,
+            _ => Err(self.not_leader()),
+        };
+        Ok(self.reply(&r))
+    }
+
+    async fn join(&self, req: Request<Envelope>) -> ReplyResult {
+        let env = self.open(req, true)?;
+        let action: JoinAction = decode(&env.payload).map_err(Status::invalid_argument)?;
+        let r = self.node.membership(action).await;
+        Ok(self.reply(&r))
+    }
+
+    async fn heartbeat(&self, req: Request<Envelope>) -> ReplyResult {
+        let env = self.open(req, false)?;
+        let hb: Heartbeat = decode(&env.payload).map_err(Status::invalid_argument)?;
+        let r = match self.node.leader_route() {
+            LeaderRoute::Local => {
+                self.node.liveness.record_heartbeat(hb.from);
+                Ok(HeartbeatOk { leader_has_quorum: self.node.leader_has_quorum() })
+            }
+            _ => Err(self.not_leader()),
+        };
+        Ok(self.reply(&r))
+    }
+}

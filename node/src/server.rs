@@ -1,0 +1,154 @@
+//! Starting and stopping a node: data dir, identity, Raft, the shared HTTP+gRPC listener, the
+//! bootstrap or join step, and background loops.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meridian_proto::PeerServer;
+use meridian_raft::network::{Network, Peers};
+use meridian_raft::{LogStore, Raft, StateMachine};
+use openraft::SnapshotPolicy;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+use crate::cluster::reserve_node_id;
+use crate::config::Config;
+use crate::datadir::{DataDir, Identity};
+use crate::error::{Error, Result};
+use crate::http;
+use crate::node::Node;
+use crate::peer_service::PeerService;
+
+/// The admin token and whether it was generated now (to be shown once).
+fn admin_token(cfg: &Config, dir: &DataDir) -> Result<(String, bool)> {
+    if let Some(t) = &cfg.admin_token {
+        return Ok((t.clone(), false));
+    }
+    if let Some(t) = dir.admin_token()? {
+        return Ok((t, false));
+    }
+    let t = crate::http::new_token();
+    dir.save_admin_token(&t)?;
+    Ok((t, true))
+}
+
+async fn node_id(cfg: &Config, dir: &DataDir, peers: &Peers) -> Result<u64> {
+    if let Some(known) = dir.identity()? {
+        if cfg.node_id.is_some_and(|n| n != known.node_id) {
+            return Err(Error::Config(format!(
+                "node-id: the data dir belongs to node {}, not {}",
+                known.node_id,
+                cfg.node_id.unwrap_or_default()
+            )));
+        }
+        return Ok(known.node_id);
+    }
+    let id = match cfg.node_id {
+        Some(n) => n,
+        None if !cfg.join.is_empty() => reserve_node_id(peers, &cfg.join).await?,
+        None => 1,
+    };
+    dir.save_identity(&Identity { node_id: id })?;
+    Ok(id)
+}
+
+fn raft_config(cfg: &Config) -> Result<openraft::Config> {
+    openraft::Config {
+        cluster_name: "meridian".into(),
+        heartbeat_interval: cfg.raft_heartbeat_ms,
+        election_timeout_min: cfg.raft_election_min_ms,
+        election_timeout_max: cfg.raft_election_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
+        max_in_snapshot_log_to_keep: cfg.snapshot_keep,
+        install_snapshot_timeout: 30_000,
+        enable_pre_vote: Some(true),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| Error::Config(format!("raft settings: {e}")))
+}
+
+/// Runs a node until `shutdown` resolves, then stops it cleanly.
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
+    cfg.validate()?;
+    let dir = DataDir::open(&cfg.data_dir)?;
+    let (token, generated) = admin_token(&cfg, &dir)?;
+    if generated {
+        // Shown once; it is also in the data dir, readable by this user only.
+        println!("admin token (shown once, also in {}/admin-token): {token}", dir.root().display());
+    }
+    let peers = Peers::new(hex::encode(Sha256::digest(format!("meridian-peer-key:{token}"))));
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|e| Error::Config(format!("listen: cannot bind {}: {e}", cfg.listen)))?;
+    let local = listener.local_addr()?;
+    if local.ip().is_unspecified() && cfg.advertise.is_none() {
+        return Err(Error::Config("advertise: required when listen is a wildcard address".into()));
+    }
+    let advertise = cfg.advertise.clone().unwrap_or_else(|| local.to_string());
+    let id = node_id(&cfg, &dir, &peers).await?;
+
+    let log = LogStore::open(&dir.raft_log_dir())?;
+    let wal_stats = log.stats();
+    let sm = StateMachine::open(&dir.state_dir())?;
+    let state = sm.view();
+    let network = Network::new(id, peers.clone());
+    let raft = Raft::new(id, Arc::new(raft_config(&cfg)?), network, log, sm.clone())
+        .await
+        .map_err(|e| Error::Internal(format!("starting raft: {e}")))?;
+    let node = Arc::new(Node {
+        id,
+        cfg: cfg.clone(),
+        advertise: advertise.clone(),
+        raft: raft.clone(),
+        state,
+        peers,
+        admin_token_hash: crate::http::token_hash(&token),
+        metrics: Default::default(),
+        liveness: Default::default(),
+        placement: Default::default(),
+        wal_stats,
+        started: Instant::now(),
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grpc = tonic::service::Routes::new(PeerServer::new(PeerService::new(node.clone())))
+        .prepare()
+        .into_axum_router();
+    let app = http::router(node.clone()).merge(grpc).fallback(http::not_found);
+    let app = app.layer(axum::middleware::from_fn_with_state(node.clone(), http::count_status));
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let stop = async move {
+            let _ = server_stop.changed().await;
+        };
+        axum::serve(listener, app).with_graceful_shutdown(stop).await
+    });
+    tracing::info!(node_id = id, %advertise, region = %cfg.region, "listening");
+
+    let initialized = raft.is_initialized().await.map_err(|e| Error::Internal(e.to_string()))?;
+    if !initialized && cfg.bootstrap {
+        node.initialize().await?;
+    } else if !initialized && !cfg.join.is_empty() {
+        let n = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = n.join_cluster(&n.cfg.join.clone(), None).await {
+                tracing::error!(error = %e, "could not join the cluster");
+            }
+        });
+    } else if !initialized {
+        tracing::info!("waiting for `meridian cluster init` or to be added by a member");
+    }
+    let n = node.clone();
+    let liveness = tokio::spawn(async move { n.run_liveness(stop_rx).await });
+
+    shutdown.await;
+    tracing::info!(node_id = id, "shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = liveness.await;
+    let _ = raft.shutdown().await;
+    sm.flush()?;
+    Ok(())
+}
