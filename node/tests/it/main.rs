@@ -4,3 +4,4 @@
 mod cluster_core;
 mod harness;
 mod liveness;
+mod operations;
