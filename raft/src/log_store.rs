@@ -170,7 +170,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
-        Ok(self.mem().vote.clone())
+        Ok(self.mem().vote)
     }
 }
 
@@ -179,12 +179,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> io::Result<RaftLogState<TypeConfig>> {
         let mem = self.mem();
-        let last_purged_log_id = mem.last_purged.clone();
+        let last_purged_log_id = mem.last_purged;
         let last_log_id = mem
             .entries
             .last_key_value()
             .map(|(_, e)| e.log_id())
-            .or_else(|| last_purged_log_id.clone());
+            .or(last_purged_log_id);
         Ok(RaftLogState { last_purged_log_id, last_log_id })
     }
 
@@ -193,7 +193,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
-        self.submit_and_wait(Record::Vote(vote.clone())).await
+        self.submit_and_wait(Record::Vote(*vote)).await
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
@@ -201,7 +201,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
-        Ok(self.mem().committed.clone())
+        Ok(self.mem().committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>

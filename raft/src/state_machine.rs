@@ -84,7 +84,7 @@ impl Shared {
         }
         state.mark_all_dirty();
         let applied = Applied {
-            log_id: meta.last_log_id.clone(),
+            log_id: meta.last_log_id,
             membership: meta.last_membership.clone(),
         };
         write_changes(&mut batch, state.take_changes(), &applied)?;
@@ -165,7 +165,7 @@ impl StateMachine {
                 EntryPayload::Blank => CommandResult::Done,
                 EntryPayload::Normal(cmd) => model::apply(&mut state, log_id.index(), cmd),
                 EntryPayload::Membership(m) => {
-                    applied.membership = StoredMembership::new(Some(log_id.clone()), m.clone());
+                    applied.membership = StoredMembership::new(Some(log_id), m.clone());
                     CommandResult::Done
                 }
             };

@@ -54,11 +54,11 @@ impl LogState {
                 let keep = self.entries.split_off(&(upto.index() + 1));
                 self.entries = keep;
                 if self.last_purged.as_ref().is_none_or(|p| p < upto) {
-                    self.last_purged = Some(upto.clone());
+                    self.last_purged = Some(*upto);
                 }
             }
-            Record::Vote(v) => self.vote = Some(v.clone()),
-            Record::Committed(c) => self.committed = c.clone(),
+            Record::Vote(v) => self.vote = Some(*v),
+            Record::Committed(c) => self.committed = *c,
         }
     }
 
@@ -66,16 +66,16 @@ impl LogState {
     pub fn to_records(&self) -> Vec<Record> {
         let mut out = Vec::new();
         if let Some(v) = &self.vote {
-            out.push(Record::Vote(v.clone()));
+            out.push(Record::Vote(*v));
         }
         if let Some(p) = &self.last_purged {
-            out.push(Record::Purge(p.clone()));
+            out.push(Record::Purge(*p));
         }
         let all: Vec<Entry> = self.entries.values().cloned().collect();
         for chunk in all.chunks(1024) {
             out.push(Record::Entries(chunk.to_vec()));
         }
-        out.push(Record::Committed(self.committed.clone()));
+        out.push(Record::Committed(self.committed));
         out
     }
 }
