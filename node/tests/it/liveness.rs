@@ -54,13 +54,17 @@ async fn five_nodes_agree_on_placement_and_heal_after_a_kill() {
     let (epoch0, digest0) = agree(&c, &BTreeSet::new()).await;
 
     c.kill9(3);
+    let killed = std::time::Instant::now();
     let (epoch1, digest1) = agree(&c, &BTreeSet::from([4])).await;
+    eprintln!("every live node agreed node 4 is down {:?} after kill -9", killed.elapsed());
     assert!(epoch1 > epoch0 && digest1 != digest0);
     let v = c.cluster(0).await.expect("view");
     assert_eq!(shards_of(&v, 4), 0, "a down node owns nothing: {v}");
 
     c.start_node(3);
+    let restarted = std::time::Instant::now();
     let (epoch2, digest2) = agree(&c, &BTreeSet::new()).await;
+    eprintln!("every live node agreed node 4 is up {:?} after restart", restarted.elapsed());
     assert!(epoch2 > epoch1);
     assert_eq!(digest2, digest0, "same members up, same assignment");
     let v = c.cluster(3).await.expect("view");
