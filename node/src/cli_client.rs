@@ -5,6 +5,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+/// Prints a line to stdout; a closed pipe (e.g. `| head`) ends output quietly instead of
+/// panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// (node address, admin token if given).
 pub type Target = (String, Option<String>);
 
@@ -24,13 +33,13 @@ struct Client {
 }
 
 fn token(given: Option<String>) -> anyhow::Result<String> {
-    if let Some(t) = given {
+    if let Some(t) = given.or_else(|| std::env::var("MERIDIAN_ADMIN_TOKEN").ok()) {
         return Ok(t);
     }
     let path = std::path::Path::new("meridian-data").join(crate::datadir::ADMIN_TOKEN_FILE);
     std::fs::read_to_string(&path)
         .map(|t| t.trim().to_string())
-        .context("no token: pass --token or set MERIDIAN_TOKEN")
+        .context("no token: pass --token or set MERIDIAN_TOKEN (or MERIDIAN_ADMIN_TOKEN)")
 }
 
 impl Client {
@@ -67,13 +76,13 @@ async fn run(op: ClusterOp) -> anyhow::Result<()> {
         ClusterOp::Init((node, tok)) => {
             let c = Client::new(token(tok)?)?;
             let v = c.call(Method::POST, format!("http://{node}/v1/cluster/init"), None).await?;
-            println!("initialised cluster {} with node {}", v["cluster_id"].as_str().unwrap_or("?"), v["node_id"]);
+            out!("initialised cluster {} with node {}", v["cluster_id"].as_str().unwrap_or("?"), v["node_id"]);
         }
         ClusterOp::Status((node, tok), output) => {
             let c = Client::new(token(tok)?)?;
             let v = c.call(Method::GET, format!("http://{node}/v1/cluster"), None).await?;
             if output == "json" {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print_status(&v);
             }
@@ -83,19 +92,19 @@ async fn run(op: ClusterOp) -> anyhow::Result<()> {
             let me = c.call(Method::GET, format!("http://{new}/v1/node"), None).await?;
             let body = serde_json::json!({"id": me["id"], "addr": me["addr"], "region": me["region"], "voter": voter});
             c.call(Method::POST, format!("http://{node}/v1/cluster/nodes"), Some(body)).await?;
-            println!("added node {} ({}) as {}", me["id"], new, if voter { "voter" } else { "learner" });
+            out!("added node {} ({}) as {}", me["id"], new, if voter { "voter" } else { "learner" });
         }
         ClusterOp::Remove((node, tok), id) => {
             let c = Client::new(token(tok)?)?;
             c.call(Method::DELETE, format!("http://{node}/v1/cluster/nodes/{id}"), None).await?;
-            println!("removed node {id}");
+            out!("removed node {id}");
         }
     }
     Ok(())
 }
 
 fn print_status(v: &Value) {
-    println!(
+    out!(
         "cluster {}  leader {}  term {}  placement epoch {} ({})",
         v["cluster_id"].as_str().unwrap_or("-"),
         v["leader_id"],
@@ -103,10 +112,10 @@ fn print_status(v: &Value) {
         v["placement_epoch"],
         v["placement_digest"].as_str().unwrap_or("-").get(..12).unwrap_or("-"),
     );
-    println!("{:<5} {:<12} {:<22} {:<8} {:<6} {:>7} {:>7} {:>9}", "ID", "REGION", "ADDR", "ROLE", "STATUS", "POLLER", "SERIES", "EVALUATOR");
+    out!("{:<5} {:<12} {:<22} {:<8} {:<6} {:>7} {:>7} {:>9}", "ID", "REGION", "ADDR", "ROLE", "STATUS", "POLLER", "SERIES", "EVALUATOR");
     for n in v["nodes"].as_array().into_iter().flatten() {
         let leader = if n["id"] == v["leader_id"] { "*" } else { "" };
-        println!(
+        out!(
             "{:<5} {:<12} {:<22} {:<8} {:<6} {:>7} {:>7} {:>9}",
             format!("{}{leader}", n["id"]),
             n["region"].as_str().unwrap_or(""),

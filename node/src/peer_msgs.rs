@@ -26,8 +26,9 @@ pub enum PeerError {
 pub enum JoinAction {
     /// Reserve a fresh node id for a node that has none.
     ReserveId,
-    /// Add (or re-add) a node; `voter` None lets the voter policy decide.
-    Join { id: u64, addr: String, region: String, voter: Option<bool> },
+    /// Add (or re-add) a node; `voter` None lets the voter policy decide. `pristine` says the
+    /// node has no Raft state: such a node must not take the place of a voter with its id.
+    Join { id: u64, addr: String, region: String, voter: Option<bool>, pristine: bool },
     /// Remove a node for good.
     Remove { id: u64 },
 }

@@ -69,7 +69,8 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config> {
     .map_err(|e| Error::Config(format!("raft settings: {e}")))
 }
 
-/// Runs a node until `shutdown` resolves, then stops it cleanly.
+/// Runs a node until `shutdown` resolves, then stops it cleanly. A join that is refused or
+/// gives up also stops the node, with that error, so a supervisor sees the failure.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
     cfg.validate()?;
     let dir = DataDir::open(&cfg.data_dir)?;
@@ -113,6 +114,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (fatal_tx, mut fatal_rx) = tokio::sync::watch::channel::<Option<String>>(None);
     let grpc = tonic::service::Routes::new(PeerServer::new(PeerService::new(node.clone())))
         .prepare()
         .into_axum_router();
@@ -135,6 +137,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         tokio::spawn(async move {
             if let Err(e) = n.join_cluster(&n.cfg.join.clone(), None).await {
                 tracing::error!(error = %e, "could not join the cluster");
+                let _ = fatal_tx.send(Some(e.to_string()));
             }
         });
     } else if !initialized {
@@ -143,12 +146,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let n = node.clone();
     let liveness = tokio::spawn(async move { n.run_liveness(stop_rx).await });
 
-    shutdown.await;
+    let fatal = tokio::select! {
+        _ = shutdown => None,
+        Ok(reason) = fatal_rx.wait_for(Option::is_some) => reason.clone(),
+    };
     tracing::info!(node_id = id, "shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     let _ = liveness.await;
     let _ = raft.shutdown().await;
     sm.flush()?;
-    Ok(())
+    match fatal {
+        Some(reason) => Err(Error::Unavailable(format!("join: {reason}"))),
+        None => Ok(()),
+    }
 }

@@ -69,7 +69,13 @@ impl Node {
                 Ok(other) => Err(PeerError::Unavailable(format!("unexpected result {other:?}"))),
                 Err(e) => Err(unavailable(e)),
             },
-            JoinAction::Join { id, addr, region, voter } => {
+            JoinAction::Join { id, addr, region, voter, pristine } => {
+                if pristine && self.raft_membership().0.contains(&id) {
+                    return Err(PeerError::Refused(format!(
+                        "node {id} is a voter but joined with empty data: it lost its vote and log; \
+                         remove node {id} and join under a new id"
+                    )));
+                }
                 self.admit(id, addr, region, voter).await.map_err(unavailable)?;
                 Ok(JoinOk { node_id: id })
             }
@@ -169,6 +175,7 @@ impl Node {
             addr: self.advertise.clone(),
             region: self.cfg.region.clone(),
             voter,
+            pristine: true,
         };
         for attempt in 0..JOIN_ATTEMPTS_MAX {
             for seed in seeds {

@@ -112,7 +112,7 @@ async fn add_node(State(node): State<AppState>, _: Admin, JsonBody(n): JsonBody<
         return Err(Error::BadRequest(format!("region: {:?} must be 1-64 letters, digits, '-' or '_'", n.region)).into());
     }
     let voter = Some(n.voter.unwrap_or(false));
-    let action = JoinAction::Join { id: n.id, addr: n.addr, region: n.region, voter };
+    let action = JoinAction::Join { id: n.id, addr: n.addr, region: n.region, voter, pristine: false };
     node.membership(action).await.map_err(peer_error)?;
     Ok((StatusCode::CREATED, axum::Json(cluster_json(&node))).into_response())
 }
