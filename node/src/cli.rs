@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "meridian", version, about = "Monitoring as a service in one binary")]
+#[command(
+    name = "meridian",
+    version,
+    about = "Monitoring as a service in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -21,6 +25,9 @@ enum Command {
     /// Operate the cluster through one of its nodes.
     #[command(subcommand)]
     Cluster(ClusterCmd),
+    /// Tenant commands: entities, checks, alarms, notifications, plans.
+    #[command(flatten)]
+    Tenant(crate::cli_tenant::TenantCmd),
 }
 
 #[derive(Args, Default)]
@@ -44,16 +51,25 @@ struct ServeArgs {
     #[arg(long, env = "MERIDIAN_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Initialise a one-node cluster on first start.
-    #[arg(long, env = "MERIDIAN_BOOTSTRAP")]
+    #[arg(long, env = "MERIDIAN_BOOTSTRAP", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     bootstrap: bool,
     /// Let pollers reach loopback, link-local and private addresses.
-    #[arg(long, env = "MERIDIAN_ALLOW_PRIVATE_TARGETS")]
+    #[arg(long, env = "MERIDIAN_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     allow_private_targets: bool,
     /// Take a snapshot after this many applied entries.
     #[arg(long, env = "MERIDIAN_SNAPSHOT_EVERY")]
     snapshot_every: Option<u64>,
+    /// Most voters; other members are learners.
+    #[arg(long, env = "MERIDIAN_MAX_VOTERS")]
+    max_voters: Option<usize>,
+    /// Requests per second per tenant token per node.
+    #[arg(long, env = "MERIDIAN_RATE_LIMIT_PER_SEC")]
+    rate_limit_per_sec: Option<f64>,
+    /// Burst of that rate.
+    #[arg(long, env = "MERIDIAN_RATE_LIMIT_BURST")]
+    rate_limit_burst: Option<f64>,
     /// Log as JSON lines.
-    #[arg(long, env = "MERIDIAN_LOG_JSON")]
+    #[arg(long, env = "MERIDIAN_LOG_JSON", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     log_json: bool,
 }
 
@@ -77,7 +93,15 @@ impl ServeArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
         }
-        set!(region, listen, data_dir, snapshot_every);
+        set!(
+            region,
+            listen,
+            data_dir,
+            snapshot_every,
+            max_voters,
+            rate_limit_per_sec,
+            rate_limit_burst
+        );
         c.node_id = self.node_id.or(c.node_id);
         c.advertise = self.advertise.or(c.advertise);
         c.admin_token = self.admin_token.or(c.admin_token);
@@ -140,6 +164,7 @@ pub fn main() -> ExitCode {
     let result = match command {
         Command::Serve(args) => serve(args),
         Command::Cluster(cmd) => crate::cli_client::cluster(cmd_into(cmd)),
+        Command::Tenant(cmd) => crate::cli_tenant::main(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,7 +178,9 @@ pub fn main() -> ExitCode {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = args.into_config()?;
     init_logging(cfg.log_json);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(crate::run(cfg, shutdown_signal()))?;
     Ok(())
 }
@@ -161,7 +188,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -171,7 +202,10 @@ fn init_logging(json: bool) {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         std::future::pending::<()>().await;
         return;
     };

@@ -48,12 +48,20 @@ impl Client {
         Ok(Self { http, token })
     }
 
-    async fn call(&self, method: reqwest::Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let mut req = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -66,7 +74,9 @@ impl Client {
 }
 
 pub fn cluster(op: ClusterOp) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(op))
 }
 
@@ -75,12 +85,20 @@ async fn run(op: ClusterOp) -> anyhow::Result<()> {
     match op {
         ClusterOp::Init((node, tok)) => {
             let c = Client::new(token(tok)?)?;
-            let v = c.call(Method::POST, format!("http://{node}/v1/cluster/init"), None).await?;
-            out!("initialised cluster {} with node {}", v["cluster_id"].as_str().unwrap_or("?"), v["node_id"]);
+            let v = c
+                .call(Method::POST, format!("http://{node}/v1/cluster/init"), None)
+                .await?;
+            out!(
+                "initialised cluster {} with node {}",
+                v["cluster_id"].as_str().unwrap_or("?"),
+                v["node_id"]
+            );
         }
         ClusterOp::Status((node, tok), output) => {
             let c = Client::new(token(tok)?)?;
-            let v = c.call(Method::GET, format!("http://{node}/v1/cluster"), None).await?;
+            let v = c
+                .call(Method::GET, format!("http://{node}/v1/cluster"), None)
+                .await?;
             if output == "json" {
                 out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -89,14 +107,31 @@ async fn run(op: ClusterOp) -> anyhow::Result<()> {
         }
         ClusterOp::Add((node, tok), new, voter) => {
             let c = Client::new(token(tok)?)?;
-            let me = c.call(Method::GET, format!("http://{new}/v1/node"), None).await?;
+            let me = c
+                .call(Method::GET, format!("http://{new}/v1/node"), None)
+                .await?;
             let body = serde_json::json!({"id": me["id"], "addr": me["addr"], "region": me["region"], "voter": voter});
-            c.call(Method::POST, format!("http://{node}/v1/cluster/nodes"), Some(body)).await?;
-            out!("added node {} ({}) as {}", me["id"], new, if voter { "voter" } else { "learner" });
+            c.call(
+                Method::POST,
+                format!("http://{node}/v1/cluster/nodes"),
+                Some(body),
+            )
+            .await?;
+            out!(
+                "added node {} ({}) as {}",
+                me["id"],
+                new,
+                if voter { "voter" } else { "learner" }
+            );
         }
         ClusterOp::Remove((node, tok), id) => {
             let c = Client::new(token(tok)?)?;
-            c.call(Method::DELETE, format!("http://{node}/v1/cluster/nodes/{id}"), None).await?;
+            c.call(
+                Method::DELETE,
+                format!("http://{node}/v1/cluster/nodes/{id}"),
+                None,
+            )
+            .await?;
             out!("removed node {id}");
         }
     }
@@ -110,9 +145,23 @@ fn print_status(v: &Value) {
         v["leader_id"],
         v["term"],
         v["placement_epoch"],
-        v["placement_digest"].as_str().unwrap_or("-").get(..12).unwrap_or("-"),
+        v["placement_digest"]
+            .as_str()
+            .unwrap_or("-")
+            .get(..12)
+            .unwrap_or("-"),
     );
-    out!("{:<5} {:<12} {:<22} {:<8} {:<6} {:>7} {:>7} {:>9}", "ID", "REGION", "ADDR", "ROLE", "STATUS", "POLLER", "SERIES", "EVALUATOR");
+    out!(
+        "{:<5} {:<12} {:<22} {:<8} {:<6} {:>7} {:>7} {:>9}",
+        "ID",
+        "REGION",
+        "ADDR",
+        "ROLE",
+        "STATUS",
+        "POLLER",
+        "SERIES",
+        "EVALUATOR"
+    );
     for n in v["nodes"].as_array().into_iter().flatten() {
         let leader = if n["id"] == v["leader_id"] { "*" } else { "" };
         out!(

@@ -51,6 +51,10 @@ pub struct Config {
     pub quorum_lease_ms: u64,
     /// Largest request body in bytes. Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Requests per second each tenant token may make to one node. Default 1000.
+    pub rate_limit_per_sec: f64,
+    /// Burst size of that rate (requests). Default 2000.
+    pub rate_limit_burst: f64,
     /// Log as JSON lines.
     pub log_json: bool,
 }
@@ -78,6 +82,8 @@ impl Default for Config {
             liveness_down_after_ms: 3000,
             quorum_lease_ms: 3000,
             max_body_bytes: 1024 * 1024,
+            rate_limit_per_sec: crate::http::rate_limit::RATE_LIMIT_PER_SEC,
+            rate_limit_burst: crate::http::rate_limit::RATE_LIMIT_BURST,
             log_json: false,
         }
     }
@@ -86,8 +92,9 @@ impl Default for Config {
 impl Config {
     /// Reads a TOML file into a config.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
         toml::from_str(&text)
             .map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
     }
@@ -96,7 +103,10 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if self.listen.parse::<SocketAddr>().is_err() {
-            return bad(format!("listen: {:?} is not an address like 127.0.0.1:7070", self.listen));
+            return bad(format!(
+                "listen: {:?} is not an address like 127.0.0.1:7070",
+                self.listen
+            ));
         }
         if let Some(a) = &self.advertise
             && !valid_host_port(a)
@@ -110,7 +120,10 @@ impl Config {
             return bad("node-id: must be at least 1".into());
         }
         if !valid_region(&self.region) {
-            return bad(format!("region: {:?} must be 1-64 letters, digits, '-' or '_'", self.region));
+            return bad(format!(
+                "region: {:?} must be 1-64 letters, digits, '-' or '_'",
+                self.region
+            ));
         }
         if self.max_voters == 0 || self.max_voters > 9 {
             return bad(format!("max-voters: {} must be 1..=9", self.max_voters));
@@ -126,6 +139,12 @@ impl Config {
         }
         if self.liveness_down_after_ms <= self.liveness_interval_ms {
             return bad("liveness-down-after-ms: must exceed liveness-interval-ms".into());
+        }
+        if !(self.rate_limit_per_sec > 0.0 && self.rate_limit_per_sec.is_finite()) {
+            return bad("rate-limit-per-sec: must be a positive number".into());
+        }
+        if !(self.rate_limit_burst >= 1.0 && self.rate_limit_burst.is_finite()) {
+            return bad("rate-limit-burst: must be at least 1".into());
         }
         if self.snapshot_every == 0 {
             return bad("snapshot-every: must be at least 1".into());
@@ -152,7 +171,8 @@ fn valid_host_port(s: &str) -> bool {
 pub fn valid_region(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[cfg(test)]
@@ -161,20 +181,37 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        Config::default().validate().expect("default config is valid");
+        Config::default()
+            .validate()
+            .expect("default config is valid");
     }
 
     #[test]
     fn errors_name_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Config)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut Config)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|c| c.listen = "nope".into()), "listen:"),
-            (Box::new(|c| c.advertise = Some("host".into())), "advertise:"),
+            (
+                Box::new(|c| c.advertise = Some("host".into())),
+                "advertise:",
+            ),
             (Box::new(|c| c.join = vec!["x:0".into()]), "join:"),
             (Box::new(|c| c.node_id = Some(0)), "node-id:"),
             (Box::new(|c| c.region = "a b".into()), "region:"),
             (Box::new(|c| c.max_voters = 0), "max-voters:"),
-            (Box::new(|c| c.raft_election_min_ms = 100), "raft-election-min-ms:"),
-            (Box::new(|c| c.admin_token = Some("short".into())), "admin-token:"),
+            (
+                Box::new(|c| c.raft_election_min_ms = 100),
+                "raft-election-min-ms:",
+            ),
+            (
+                Box::new(|c| c.admin_token = Some("short".into())),
+                "admin-token:",
+            ),
+            (
+                Box::new(|c| c.rate_limit_per_sec = 0.0),
+                "rate-limit-per-sec:",
+            ),
+            (Box::new(|c| c.rate_limit_burst = 0.5), "rate-limit-burst:"),
         ];
         for (mutate, field) in cases {
             let mut c = Config::default();

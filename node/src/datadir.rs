@@ -26,12 +26,16 @@ pub struct DataDir {
 impl DataDir {
     /// Opens `root`, creating it (and stamping the format) when new; refuses unknown formats.
     pub fn open(root: &Path) -> Result<Self> {
-        std::fs::create_dir_all(root)
-            .map_err(|e| Error::Config(format!("data-dir: cannot create {}: {e}", root.display())))?;
+        std::fs::create_dir_all(root).map_err(|e| {
+            Error::Config(format!("data-dir: cannot create {}: {e}", root.display()))
+        })?;
         let format = root.join(FORMAT_FILE);
         match std::fs::read_to_string(&format) {
             Ok(text) => {
-                let v: Option<u32> = text.trim().strip_prefix("meridian-data ").and_then(|v| v.parse().ok());
+                let v: Option<u32> = text
+                    .trim()
+                    .strip_prefix("meridian-data ")
+                    .and_then(|v| v.parse().ok());
                 if v != Some(FORMAT_VERSION) {
                     return Err(Error::Config(format!(
                         "data-dir: {} has format {:?}, this binary reads format {FORMAT_VERSION}; \
@@ -49,11 +53,17 @@ impl DataDir {
                         root.display()
                     )));
                 }
-                write_durable(&format, format!("meridian-data {FORMAT_VERSION}\n").as_bytes(), 0o644)?;
+                write_durable(
+                    &format,
+                    format!("meridian-data {FORMAT_VERSION}\n").as_bytes(),
+                    0o644,
+                )?;
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -91,7 +101,11 @@ impl DataDir {
 
     /// Writes the admin token readable by the owner only (mode 0600).
     pub fn save_admin_token(&self, token: &str) -> Result<()> {
-        write_durable(&self.root.join(ADMIN_TOKEN_FILE), format!("{token}\n").as_bytes(), 0o600)
+        write_durable(
+            &self.root.join(ADMIN_TOKEN_FILE),
+            format!("{token}\n").as_bytes(),
+            0o600,
+        )
     }
 }
 
@@ -125,7 +139,10 @@ mod tests {
     fn unknown_format_is_refused_with_a_clear_message() {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(dir.path().join(FORMAT_FILE), "meridian-data 99\n").expect("write");
-        let err = DataDir::open(dir.path()).err().expect("refused").to_string();
+        let err = DataDir::open(dir.path())
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(err.contains("format") && err.contains("99"), "{err}");
     }
 
@@ -134,9 +151,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let d = DataDir::open(&dir.path().join("d")).expect("open");
         d.save_admin_token("secret-secret-secret").expect("save");
-        let mode = std::fs::metadata(d.root().join(ADMIN_TOKEN_FILE)).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(d.root().join(ADMIN_TOKEN_FILE))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(d.admin_token().expect("read").as_deref(), Some("secret-secret-secret"));
-        assert!(DataDir::open(d.root()).is_ok(), "reopening a stamped dir works");
+        assert_eq!(
+            d.admin_token().expect("read").as_deref(),
+            Some("secret-secret-secret")
+        );
+        assert!(
+            DataDir::open(d.root()).is_ok(),
+            "reopening a stamped dir works"
+        );
     }
 }

@@ -48,12 +48,19 @@ pub enum Verdict {
 }
 
 /// Pure hysteresis rule for one member.
-pub fn judge(up: bool, seen: Option<(Instant, Instant)>, now: Instant, interval: Duration, down_after: Duration) -> Verdict {
+pub fn judge(
+    up: bool,
+    seen: Option<(Instant, Instant)>,
+    now: Instant,
+    interval: Duration,
+    down_after: Duration,
+) -> Verdict {
     match (up, seen) {
         (true, None) => Verdict::Down,
         (true, Some((_, last))) if now.duration_since(last) > down_after => Verdict::Down,
         (false, Some((streak, last)))
-            if now.duration_since(last) <= interval * 2 && now.duration_since(streak) >= interval * 2 =>
+            if now.duration_since(last) <= interval * 2
+                && now.duration_since(streak) >= interval * 2 =>
         {
             Verdict::Up
         }
@@ -70,7 +77,10 @@ impl Liveness {
         let now = Instant::now();
         let mut inner = self.lock();
         let gap = Duration::from_secs(2);
-        let e = inner.seen.entry(from).or_insert(Seen { streak_start: now, last: now });
+        let e = inner.seen.entry(from).or_insert(Seen {
+            streak_start: now,
+            last: now,
+        });
         if now.duration_since(e.last) > gap {
             e.streak_start = now;
         }
@@ -94,9 +104,9 @@ impl Node {
         let sole_voter = voters.next() == Some(self.id) && voters.next().is_none();
         m.current_leader == Some(self.id)
             && (sole_voter
-                || m.last_quorum_acked
-                .as_ref()
-                .is_some_and(|t| t.elapsed() <= Duration::from_millis(self.cfg.quorum_lease_ms)))
+                || m.last_quorum_acked.as_ref().is_some_and(|t| {
+                    t.elapsed() <= Duration::from_millis(self.cfg.quorum_lease_ms)
+                }))
     }
 
     /// Whether this node heard from a quorum within its lease (as leader, or through a leader).
@@ -105,7 +115,9 @@ impl Node {
             return true;
         }
         let lease = Duration::from_millis(self.cfg.quorum_lease_ms);
-        self.liveness.last_quorum_contact().is_some_and(|t| t.elapsed() <= lease)
+        self.liveness
+            .last_quorum_contact()
+            .is_some_and(|t| t.elapsed() <= lease)
     }
 
     /// Runs until `stop` resolves: heartbeats as follower, liveness decisions as leader.
@@ -130,9 +142,19 @@ impl Node {
     }
 
     async fn send_heartbeat(&self, leader: u64, addr: &str, interval: Duration) {
-        let env = Envelope { target_node_id: leader, payload: encode(&Heartbeat { from: self.id }) };
-        let Ok(mut client) = self.peers.client(addr) else { return };
-        let Ok(reply) = client.heartbeat(self.peers.request(env, interval * 2)).await else { return };
+        let env = Envelope {
+            target_node_id: leader,
+            payload: encode(&Heartbeat { from: self.id }),
+        };
+        let Ok(mut client) = self.peers.client(addr) else {
+            return;
+        };
+        let Ok(reply) = client
+            .heartbeat(self.peers.request(env, interval * 2))
+            .await
+        else {
+            return;
+        };
         if let Ok(Ok(ok)) = decode::<PeerResult<HeartbeatOk>>(&reply.into_inner().payload)
             && ok.leader_has_quorum
         {
@@ -151,18 +173,29 @@ impl Node {
                 inner.leader_since = Some(now);
             }
             let since = inner.leader_since.unwrap_or(now);
-            inner.seen.insert(self.id, Seen { streak_start: since, last: now });
+            inner.seen.insert(
+                self.id,
+                Seen {
+                    streak_start: since,
+                    last: now,
+                },
+            );
             since
         };
         if now.duration_since(since) < down_after || !self.leader_has_quorum() {
             return;
         }
-        let members: Vec<(u64, bool)> = self.state.read(|s| s.members().map(|m| (m.id, m.up)).collect());
+        let members: Vec<(u64, bool)> = self
+            .state
+            .read(|s| s.members().map(|m| (m.id, m.up)).collect());
         for (id, up) in members {
             // A member first noticed now (e.g. just joined) gets the same grace as at election.
             let seen = {
                 let mut inner = self.liveness.lock();
-                let s = inner.seen.entry(id).or_insert(Seen { streak_start: now, last: now });
+                let s = inner.seen.entry(id).or_insert(Seen {
+                    streak_start: now,
+                    last: now,
+                });
                 (s.streak_start, s.last)
             };
             let seen = Some(seen);
@@ -201,8 +234,17 @@ mod tests {
         assert_eq!(judge(true, Some((t0, t0)), at(3500), i, d), Verdict::Down);
         assert_eq!(judge(true, None, at(10), i, d), Verdict::Down);
         // Back, but not yet steadily: stays down; steady for two intervals: up.
-        assert_eq!(judge(false, Some((at(5000), at(5000))), at(5100), i, d), Verdict::Keep);
-        assert_eq!(judge(false, Some((at(5000), at(6000))), at(6100), i, d), Verdict::Up);
-        assert_eq!(judge(false, Some((at(5000), at(6000))), at(9000), i, d), Verdict::Keep);
+        assert_eq!(
+            judge(false, Some((at(5000), at(5000))), at(5100), i, d),
+            Verdict::Keep
+        );
+        assert_eq!(
+            judge(false, Some((at(5000), at(6000))), at(6100), i, d),
+            Verdict::Up
+        );
+        assert_eq!(
+            judge(false, Some((at(5000), at(6000))), at(9000), i, d),
+            Verdict::Keep
+        );
     }
 }

@@ -60,12 +60,18 @@ pub fn now_ms() -> i64 {
 /// A random id with a prefix, roughly ordered by creation time (ms, then random bits).
 pub fn new_id(prefix: &str) -> String {
     let r: u32 = rand::random();
-    format!("{prefix}{:011x}{r:08x}", now_ms().max(0) as u64 & 0xfff_ffff_ffff)
+    format!(
+        "{prefix}{:011x}{r:08x}",
+        now_ms().max(0) as u64 & 0xfff_ffff_ffff
+    )
 }
 
 impl Node {
     pub fn node_addr(&self) -> NodeAddr {
-        NodeAddr { addr: self.advertise.clone(), region: self.cfg.region.clone() }
+        NodeAddr {
+            addr: self.advertise.clone(),
+            region: self.cfg.region.clone(),
+        }
     }
 
     pub fn leader_route(&self) -> LeaderRoute {
@@ -73,7 +79,10 @@ impl Node {
         match m.current_leader {
             Some(id) if id == self.id => LeaderRoute::Local,
             Some(id) => match m.membership_config.membership().get_node(&id) {
-                Some(n) => LeaderRoute::Remote { id, addr: n.addr.clone() },
+                Some(n) => LeaderRoute::Remote {
+                    id,
+                    addr: n.addr.clone(),
+                },
                 None => LeaderRoute::Unknown,
             },
             None => LeaderRoute::Unknown,
@@ -120,15 +129,22 @@ impl Node {
             }
             backoff(attempt, deadline).await;
         }
-        Err(Error::Unavailable(format!("write not confirmed by a quorum in time ({last})")))
+        Err(Error::Unavailable(format!(
+            "write not confirmed by a quorum in time ({last})"
+        )))
     }
 
     /// Leader side of a write: client_write with a deadline.
     pub async fn commit_local(&self, cmd: Command, left: Duration) -> PeerResult<WriteOk> {
         let r = tokio::time::timeout(left, self.raft.client_write(cmd)).await;
         match r {
-            Err(_) => Err(PeerError::Unavailable("no quorum acknowledged the write in time".into())),
-            Ok(Ok(resp)) => Ok(WriteOk { result: resp.data, index: resp.log_id.index }),
+            Err(_) => Err(PeerError::Unavailable(
+                "no quorum acknowledged the write in time".into(),
+            )),
+            Ok(Ok(resp)) => Ok(WriteOk {
+                result: resp.data,
+                index: resp.log_id.index,
+            }),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 let leader = f.leader_id.zip(f.leader_node.map(|n| n.addr));
                 Err(PeerError::NotLeader { leader })
@@ -144,10 +160,16 @@ impl Node {
         cmd: &Command,
         left: Duration,
     ) -> std::result::Result<PeerResult<WriteOk>, String> {
-        let env = Envelope { target_node_id: leader, payload: encode(cmd) };
+        let env = Envelope {
+            target_node_id: leader,
+            payload: encode(cmd),
+        };
         let mut client = self.peers.client(addr).map_err(|e| e.to_string())?;
         let req = self.peers.request(env, left.min(WRITE_TIMEOUT));
-        let reply = client.forward_write(req).await.map_err(|s| s.message().to_string())?;
+        let reply = client
+            .forward_write(req)
+            .await
+            .map_err(|s| s.message().to_string())?;
         decode(&reply.into_inner().payload)
     }
 
@@ -182,21 +204,29 @@ impl Node {
             }
             backoff(attempt, deadline).await;
         }
-        Err(Error::Unavailable("no leader confirmed a read index in time".into()))
+        Err(Error::Unavailable(
+            "no leader confirmed a read index in time".into(),
+        ))
     }
 
     /// Leader side: confirms leadership with a quorum and returns the read index.
     pub async fn read_index_local(&self, left: Duration) -> PeerResult<u64> {
-        let r = tokio::time::timeout(left, self.raft.get_read_linearizer(ReadPolicy::ReadIndex)).await;
+        let r =
+            tokio::time::timeout(left, self.raft.get_read_linearizer(ReadPolicy::ReadIndex)).await;
         match r {
-            Err(_) => Err(PeerError::Unavailable("leadership not confirmed in time".into())),
+            Err(_) => Err(PeerError::Unavailable(
+                "leadership not confirmed in time".into(),
+            )),
             Ok(Ok(lin)) => Ok(lin.read_log_id().index()),
             Ok(Err(e)) => Err(PeerError::Unavailable(e.to_string())),
         }
     }
 
     async fn read_index_remote(&self, leader: u64, addr: &str, left: Duration) -> Option<u64> {
-        let env = Envelope { target_node_id: leader, payload: encode(&()) };
+        let env = Envelope {
+            target_node_id: leader,
+            payload: encode(&()),
+        };
         let mut client = self.peers.client(addr).ok()?;
         let req = self.peers.request(env, left.min(PEER_RPC_TIMEOUT));
         let reply = client.read_index(req).await.ok()?;
@@ -206,7 +236,11 @@ impl Node {
 
     /// Reads `consistency` and runs the barrier when linearizable.
     pub async fn consistent_read(&self, linearizable: bool) -> Result<()> {
-        if linearizable { self.read_barrier().await } else { Ok(()) }
+        if linearizable {
+            self.read_barrier().await
+        } else {
+            Ok(())
+        }
     }
 }
 

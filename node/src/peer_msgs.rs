@@ -28,7 +28,13 @@ pub enum JoinAction {
     ReserveId,
     /// Add (or re-add) a node; `voter` None lets the voter policy decide. `pristine` says the
     /// node has no Raft state: such a node must not take the place of a voter with its id.
-    Join { id: u64, addr: String, region: String, voter: Option<bool>, pristine: bool },
+    Join {
+        id: u64,
+        addr: String,
+        region: String,
+        voter: Option<bool>,
+        pristine: bool,
+    },
     /// Remove a node for good.
     Remove { id: u64 },
 }

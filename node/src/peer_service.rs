@@ -51,7 +51,10 @@ impl PeerService {
     }
 
     fn reply<T: serde::Serialize>(&self, r: &PeerResult<T>) -> Response<Reply> {
-        Response::new(Reply { node_id: self.node.id, payload: encode(r) })
+        Response::new(Reply {
+            node_id: self.node.id,
+            payload: encode(r),
+        })
     }
 }
 
@@ -71,7 +74,10 @@ impl Peer for PeerService {
 
     async fn install_snapshot(&self, req: Request<Streaming<SnapshotChunk>>) -> ReplyResult {
         self.authorize(&req)?;
-        self.rpc.install_snapshot(req.into_inner()).await.map(Response::new)
+        self.rpc
+            .install_snapshot(req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn forward_write(&self, req: Request<Envelope>) -> ReplyResult {
@@ -106,7 +112,9 @@ impl Peer for PeerService {
         let r = match self.node.leader_route() {
             LeaderRoute::Local => {
                 self.node.liveness.record_heartbeat(hb.from);
-                Ok(HeartbeatOk { leader_has_quorum: self.node.leader_has_quorum() })
+                Ok(HeartbeatOk {
+                    leader_has_quorum: self.node.leader_has_quorum(),
+                })
             }
             _ => Err(self.not_leader()),
         };

@@ -18,7 +18,12 @@ impl Node {
         let (epoch, members, n_shards) = self.state.read(|s| {
             let members: Vec<Member> = s
                 .members()
-                .map(|m| Member { id: m.id, region: m.region.clone(), up: m.up, weight: m.weight })
+                .map(|m| Member {
+                    id: m.id,
+                    region: m.region.clone(),
+                    up: m.up,
+                    weight: m.weight,
+                })
                 .collect();
             let n_shards = s.cluster_info().map_or(self.cfg.n_shards, |i| i.n_shards);
             (s.members_epoch(), members, n_shards)
@@ -30,7 +35,10 @@ impl Node {
         {
             return a.clone();
         }
-        let cfg = PlacementConfig { n_shards, replication_factor: None };
+        let cfg = PlacementConfig {
+            n_shards,
+            replication_factor: None,
+        };
         let a = Arc::new(assign(&members, &cfg, epoch));
         *cache = Some(a.clone());
         a

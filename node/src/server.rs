@@ -77,15 +77,22 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let (token, generated) = admin_token(&cfg, &dir)?;
     if generated {
         // Shown once; it is also in the data dir, readable by this user only.
-        println!("admin token (shown once, also in {}/admin-token): {token}", dir.root().display());
+        println!(
+            "admin token (shown once, also in {}/admin-token): {token}",
+            dir.root().display()
+        );
     }
-    let peers = Peers::new(hex::encode(Sha256::digest(format!("meridian-peer-key:{token}"))));
+    let peers = Peers::new(hex::encode(Sha256::digest(format!(
+        "meridian-peer-key:{token}"
+    ))));
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| Error::Config(format!("listen: cannot bind {}: {e}", cfg.listen)))?;
     let local = listener.local_addr()?;
     if local.ip().is_unspecified() && cfg.advertise.is_none() {
-        return Err(Error::Config("advertise: required when listen is a wildcard address".into()));
+        return Err(Error::Config(
+            "advertise: required when listen is a wildcard address".into(),
+        ));
     }
     let advertise = cfg.advertise.clone().unwrap_or_else(|| local.to_string());
     let id = node_id(&cfg, &dir, &peers).await?;
@@ -118,18 +125,28 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let grpc = tonic::service::Routes::new(PeerServer::new(PeerService::new(node.clone())))
         .prepare()
         .into_axum_router();
-    let app = http::router(node.clone()).merge(grpc).fallback(http::not_found);
-    let app = app.layer(axum::middleware::from_fn_with_state(node.clone(), http::count_status));
+    let app = http::router(node.clone())
+        .merge(grpc)
+        .fallback(http::not_found);
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        node.clone(),
+        http::count_status,
+    ));
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         let stop = async move {
             let _ = server_stop.changed().await;
         };
-        axum::serve(listener, app).with_graceful_shutdown(stop).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
     });
     tracing::info!(node_id = id, %advertise, region = %cfg.region, "listening");
 
-    let initialized = raft.is_initialized().await.map_err(|e| Error::Internal(e.to_string()))?;
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     if !initialized && cfg.bootstrap {
         node.initialize().await?;
     } else if !initialized && !cfg.join.is_empty() {

@@ -67,11 +67,22 @@ impl LogStore {
         let file = WalFile::open(&path, len)?;
         let (tx, rx) = mpsc::channel(WAL_QUEUE_MAX);
         let stats = Arc::new(WalStats::default());
-        let writer = Writer { file, written: state.clone(), compacted_len: len, stats: stats.clone() };
+        let writer = Writer {
+            file,
+            written: state.clone(),
+            compacted_len: len,
+            stats: stats.clone(),
+        };
         std::thread::Builder::new()
             .name("raft-wal".into())
             .spawn(move || writer.run(rx))?;
-        Ok(Self { inner: Arc::new(Inner { mem: Mutex::new(state), tx, stats }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                mem: Mutex::new(state),
+                tx,
+                stats,
+            }),
+        })
     }
 
     pub fn stats(&self) -> Arc<WalStats> {
@@ -95,7 +106,8 @@ impl LogStore {
     async fn submit_and_wait(&self, record: Record) -> io::Result<()> {
         let (tx, rx) = oneshot::channel();
         self.submit(record, Done::Notify(tx)).await?;
-        rx.await.map_err(|_| io::Error::other("raft log writer has stopped"))?
+        rx.await
+            .map_err(|_| io::Error::other("raft log writer has stopped"))?
     }
 }
 
@@ -149,8 +161,12 @@ impl Writer {
             self.written.apply(&op.record);
         }
         self.stats.syncs.fetch_add(1, Ordering::Relaxed);
-        self.stats.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        self.stats.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.stats
+            .records
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         let len = self.file.len();
         if len > WAL_COMPACT_MIN_BYTES && len > 2 * self.compacted_len {
             self.file.rewrite(&self.written)?;
@@ -166,7 +182,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> io::Result<Vec<Entry>> {
-        Ok(self.mem().entries.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(self
+            .mem()
+            .entries
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
@@ -185,7 +206,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .last_key_value()
             .map(|(_, e)| e.log_id())
             .or(last_purged_log_id);
-        Ok(RaftLogState { last_purged_log_id, last_log_id })
+        Ok(RaftLogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -197,7 +221,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
-        self.submit(Record::Committed(committed), Done::Nothing).await
+        self.submit(Record::Committed(committed), Done::Nothing)
+            .await
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
@@ -210,11 +235,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        self.submit(Record::Entries(entries), Done::Flushed(callback)).await
+        self.submit(Record::Entries(entries), Done::Flushed(callback))
+            .await
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
-        self.submit(Record::TruncateAfter(last_log_id), Done::Nothing).await
+        self.submit(Record::TruncateAfter(last_log_id), Done::Nothing)
+            .await
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {

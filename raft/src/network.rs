@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use futures::Future;
 use meridian_proto::{Envelope, PeerClient, SnapshotChunk};
-use openraft::errors::{
-    NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable,
-};
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
@@ -48,7 +46,10 @@ impl Peers {
     /// `peer_key` is derived from the cluster's admin token, so only nodes that hold it are
     /// accepted as peers.
     pub fn new(peer_key: String) -> Self {
-        Self { channels: Arc::default(), peer_key: Arc::new(peer_key) }
+        Self {
+            channels: Arc::default(),
+            peer_key: Arc::new(peer_key),
+        }
     }
 
     /// Wraps `msg` in a request that carries the peer key and a deadline.
@@ -64,7 +65,11 @@ impl Peers {
     /// Whether an incoming request carries this cluster's peer key (constant-time compare).
     pub fn is_peer<T>(&self, req: &tonic::Request<T>) -> bool {
         use subtle::ConstantTimeEq;
-        let got = req.metadata().get(PEER_KEY_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        let got = req
+            .metadata()
+            .get(PEER_KEY_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
         got.ct_eq(self.peer_key.as_bytes()).into()
     }
 
@@ -116,7 +121,10 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: u64, node: &NodeAddr) -> Connection {
         if target == self.self_id {
-            tracing::error!(target, "refusing to open a raft connection to this node itself");
+            tracing::error!(
+                target,
+                "refusing to open a raft connection to this node itself"
+            );
         }
         Connection {
             self_id: self.self_id,
@@ -151,8 +159,14 @@ impl Connection {
         if self.target == self.self_id {
             return Err(Unreachable::from_string("a node never dials itself").into());
         }
-        let mut client = self.peers.client(&self.addr).map_err(|e| Unreachable::new(&e))?;
-        let env = Envelope { target_node_id: self.target, payload: encode(req) };
+        let mut client = self
+            .peers
+            .client(&self.addr)
+            .map_err(|e| Unreachable::new(&e))?;
+        let env = Envelope {
+            target_node_id: self.target,
+            payload: encode(req),
+        };
         let request = self.peers.request(env, ttl);
         let fut = async {
             match rpc {
@@ -162,17 +176,23 @@ impl Connection {
         };
         let reply = tokio::time::timeout(ttl, fut)
             .await
-            .map_err(|_| NetworkError::from_string(format!("rpc to node {} timed out", self.target)))?
+            .map_err(|_| {
+                NetworkError::from_string(format!("rpc to node {} timed out", self.target))
+            })?
             .map_err(|s| status_error(self.target, &s))?
             .into_inner();
         self.check_replier(reply.node_id)?;
-        let result: Result<Resp, String> = decode(&reply.payload).map_err(NetworkError::from_string)?;
+        let result: Result<Resp, String> =
+            decode(&reply.payload).map_err(NetworkError::from_string)?;
         result.map_err(|e| NetworkError::from_string(e).into())
     }
 
     fn check_replier(&self, node_id: u64) -> Result<(), RPCError<TypeConfig>> {
         if node_id != self.target {
-            let msg = format!("addressed node {} at {} but node {node_id} answered", self.target, self.addr);
+            let msg = format!(
+                "addressed node {} at {} but node {node_id} answered",
+                self.target, self.addr
+            );
             return Err(Unreachable::from_string(msg).into());
         }
         Ok(())
@@ -211,7 +231,10 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let msg = VoteMessage { pre_vote: false, request: rpc };
+        let msg = VoteMessage {
+            pre_vote: false,
+            request: rpc,
+        };
         self.call(Rpc::Vote, &msg, option.hard_ttl()).await
     }
 
@@ -220,7 +243,10 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let msg = VoteMessage { pre_vote: true, request: rpc };
+        let msg = VoteMessage {
+            pre_vote: true,
+            request: rpc,
+        };
         self.call(Rpc::Vote, &msg, option.hard_ttl()).await
     }
 
@@ -234,7 +260,10 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         if self.target == self.self_id {
             return Err(Unreachable::from_string("a node never dials itself").into());
         }
-        let mut client = self.peers.client(&self.addr).map_err(|e| Unreachable::new(&e))?;
+        let mut client = self
+            .peers
+            .client(&self.addr)
+            .map_err(|e| Unreachable::new(&e))?;
         let chunks = snapshot_chunks(self.target, &vote, snapshot);
         let ttl = option.hard_ttl().max(Duration::from_secs(30));
         let request = self.peers.request(futures::stream::iter(chunks), ttl);

@@ -37,13 +37,20 @@ impl RaftRpc {
 
     /// Wraps a result as a reply that names this node.
     pub fn reply<T: serde::Serialize>(&self, result: &Result<T, String>) -> Reply {
-        Reply { node_id: self.self_id, payload: encode(result) }
+        Reply {
+            node_id: self.self_id,
+            payload: encode(result),
+        }
     }
 
     pub async fn append_entries(&self, env: Envelope) -> Result<Reply, Status> {
         self.check_target(env.target_node_id)?;
         let req = decode(&env.payload).map_err(Status::invalid_argument)?;
-        let result = self.raft.append_entries(req).await.map_err(|e| e.to_string());
+        let result = self
+            .raft
+            .append_entries(req)
+            .await
+            .map_err(|e| e.to_string());
         Ok(self.reply(&result))
     }
 
@@ -58,7 +65,10 @@ impl RaftRpc {
         Ok(self.reply(&result.map_err(|e| e.to_string())))
     }
 
-    pub async fn install_snapshot(&self, mut chunks: Streaming<SnapshotChunk>) -> Result<Reply, Status> {
+    pub async fn install_snapshot(
+        &self,
+        mut chunks: Streaming<SnapshotChunk>,
+    ) -> Result<Reply, Status> {
         let mut head: Option<(Vote, SnapshotMeta)> = None;
         let mut data = Vec::new();
         let mut done = false;
@@ -74,7 +84,9 @@ impl RaftRpc {
                 return Err(Status::invalid_argument("snapshot chunk out of order"));
             }
             if data.len() as u64 + chunk.data.len() as u64 > SNAPSHOT_MAX_BYTES {
-                return Err(Status::resource_exhausted("snapshot larger than this node accepts"));
+                return Err(Status::resource_exhausted(
+                    "snapshot larger than this node accepts",
+                ));
             }
             data.extend_from_slice(&chunk.data);
             if chunk.done {
@@ -84,10 +96,19 @@ impl RaftRpc {
         }
         let (vote, meta) = head.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
         if !done {
-            return Err(Status::aborted("snapshot stream ended before its last chunk"));
+            return Err(Status::aborted(
+                "snapshot stream ended before its last chunk",
+            ));
         }
-        let snapshot = Snapshot { meta, snapshot: Cursor::new(data) };
-        let result = self.raft.install_full_snapshot(vote, snapshot).await.map_err(|e| e.to_string());
+        let snapshot = Snapshot {
+            meta,
+            snapshot: Cursor::new(data),
+        };
+        let result = self
+            .raft
+            .install_full_snapshot(vote, snapshot)
+            .await
+            .map_err(|e| e.to_string());
         Ok(self.reply(&result))
     }
 }

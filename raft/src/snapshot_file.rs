@@ -55,5 +55,8 @@ pub fn read(dir: &Path) -> Result<Option<StoredSnapshot>> {
         return Err(corrupt());
     }
     let meta = serde_json::from_slice(&bytes[8..8 + meta_len])?;
-    Ok(Some(StoredSnapshot { meta, data: bytes[8 + meta_len..].to_vec() }))
+    Ok(Some(StoredSnapshot {
+        meta,
+        data: bytes[8 + meta_len..].to_vec(),
+    }))
 }

@@ -115,7 +115,10 @@ impl StateMachine {
     /// Opens the state machine in `dir`, finishing a snapshot install a crash interrupted.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new().path(dir.join("sled")).mode(sled::Mode::LowSpace).open()?;
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .mode(sled::Mode::LowSpace)
+            .open()?;
         let tree = db.open_tree("config")?;
         let mut applied = Applied::default();
         let mut pairs = Vec::new();
@@ -142,11 +145,15 @@ impl StateMachine {
             tracing::info!(snapshot = ?snap.meta.last_log_id, "finishing an interrupted snapshot install");
             shared.replace(&snap.meta, serde_json::from_slice(&snap.data)?)?;
         }
-        Ok(Self { shared: Arc::new(shared) })
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
     }
 
     pub fn view(&self) -> StateView {
-        StateView { shared: self.shared.clone() }
+        StateView {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Writes sled's buffers out (used at shutdown).
@@ -215,18 +222,31 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> io::Result<()> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
+    ) -> io::Result<()> {
         let data = snapshot.into_inner();
         let image: Image = serde_json::from_slice(&data).map_err(Error::from)?;
         let _io = self.shared.snapshot_io.lock().expect("snapshot lock");
-        snapshot_file::write(&self.shared.dir, &StoredSnapshot { meta: meta.clone(), data })?;
+        snapshot_file::write(
+            &self.shared.dir,
+            &StoredSnapshot {
+                meta: meta.clone(),
+                data,
+            },
+        )?;
         self.shared.replace(meta, image)?;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
         let snap = snapshot_file::read(&self.shared.dir)?;
-        Ok(snap.map(|s| Snapshot { meta: s.meta, snapshot: Cursor::new(s.data) }))
+        Ok(snap.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Cursor::new(s.data),
+        }))
     }
 }
 
@@ -239,13 +259,25 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             (state.to_image(), self.shared.applied())
         };
         let data = serde_json::to_vec(&image).map_err(Error::from)?;
-        let meta = SnapshotMeta { last_log_id: applied.log_id, last_membership: applied.membership };
+        let meta = SnapshotMeta {
+            last_log_id: applied.log_id,
+            last_membership: applied.membership,
+        };
         let _io = self.shared.snapshot_io.lock().expect("snapshot lock");
         let newer = snapshot_file::read(&self.shared.dir)?
             .is_none_or(|old| old.meta.last_log_id <= meta.last_log_id);
         if newer {
-            snapshot_file::write(&self.shared.dir, &StoredSnapshot { meta: meta.clone(), data: data.clone() })?;
+            snapshot_file::write(
+                &self.shared.dir,
+                &StoredSnapshot {
+                    meta: meta.clone(),
+                    data: data.clone(),
+                },
+            )?;
         }
-        Ok(Snapshot { meta, snapshot: Cursor::new(data) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Cursor::new(data),
+        })
     }
 }

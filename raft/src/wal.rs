@@ -155,12 +155,20 @@ pub struct WalFile {
 
 impl WalFile {
     pub fn open(path: &Path, len: u64) -> Result<Self> {
-        let mut file = OpenOptions::new().create(true).append(true).read(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
         file.seek(SeekFrom::End(0))?;
         if let Some(dir) = path.parent() {
             sync_dir(dir)?;
         }
-        Ok(Self { path: path.to_path_buf(), file, len })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            len,
+        })
     }
 
     pub fn len(&self) -> u64 {
@@ -192,9 +200,15 @@ impl WalFile {
             f.sync_all()?;
         }
         std::fs::rename(&tmp, &self.path)?;
-        let dir = self.path.parent().ok_or_else(|| Error::Corrupt("wal has no directory".into()))?;
+        let dir = self
+            .path
+            .parent()
+            .ok_or_else(|| Error::Corrupt("wal has no directory".into()))?;
         sync_dir(dir)?;
-        self.file = OpenOptions::new().append(true).read(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .read(true)
+            .open(&self.path)?;
         self.len = buf.len() as u64;
         Ok(())
     }

@@ -25,13 +25,25 @@ pub const JOIN_ATTEMPTS_MAX: u32 = 600;
 impl Node {
     /// `cluster init`: makes this pristine node a one-voter cluster.
     pub async fn initialize(&self) -> Result<()> {
-        let initialized = self.raft.is_initialized().await.map_err(|e| Error::Internal(e.to_string()))?;
+        let initialized = self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
         if initialized {
-            return Err(Error::Conflict("this node already belongs to a cluster".into()));
+            return Err(Error::Conflict(
+                "this node already belongs to a cluster".into(),
+            ));
         }
         let members = BTreeMap::from([(self.id, self.node_addr())]);
-        self.raft.initialize(members).await.map_err(|e| Error::Conflict(e.to_string()))?;
-        let op = Op::InitCluster { cluster_id: new_id("cl"), n_shards: self.cfg.n_shards };
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| Error::Conflict(e.to_string()))?;
+        let op = Op::InitCluster {
+            cluster_id: new_id("cl"),
+            n_shards: self.cfg.n_shards,
+        };
         self.write(op, Some(format!("init-{}", self.id))).await?;
         self.write(self.self_member_op(true), None).await?;
         tracing::info!(node_id = self.id, "cluster initialised");
@@ -66,17 +78,27 @@ impl Node {
         match action {
             JoinAction::ReserveId => match self.write(Op::ReserveNodeId, None).await {
                 Ok(CommandResult::NodeId(id)) => Ok(JoinOk { node_id: id }),
-                Ok(other) => Err(PeerError::Unavailable(format!("unexpected result {other:?}"))),
+                Ok(other) => Err(PeerError::Unavailable(format!(
+                    "unexpected result {other:?}"
+                ))),
                 Err(e) => Err(unavailable(e)),
             },
-            JoinAction::Join { id, addr, region, voter, pristine } => {
+            JoinAction::Join {
+                id,
+                addr,
+                region,
+                voter,
+                pristine,
+            } => {
                 if pristine && self.raft_membership().0.contains(&id) {
                     return Err(PeerError::Refused(format!(
                         "node {id} is a voter but joined with empty data: it lost its vote and log; \
                          remove node {id} and join under a new id"
                     )));
                 }
-                self.admit(id, addr, region, voter).await.map_err(unavailable)?;
+                self.admit(id, addr, region, voter)
+                    .await
+                    .map_err(unavailable)?;
                 Ok(JoinOk { node_id: id })
             }
             JoinAction::Remove { id } => {
@@ -88,32 +110,50 @@ impl Node {
 
     /// Leader: records the member, adds it as a learner (waiting until it caught up), then lets
     /// the voter policy decide whether it votes.
-    async fn admit(&self, id: u64, addr: String, region: String, voter: Option<bool>) -> Result<()> {
+    async fn admit(
+        &self,
+        id: u64,
+        addr: String,
+        region: String,
+        voter: Option<bool>,
+    ) -> Result<()> {
         if self.state.read(|s| s.is_removed(id)) {
-            return Err(Error::Conflict(format!("node id {id} was removed and is never reused")));
+            return Err(Error::Conflict(format!(
+                "node id {id} was removed and is never reused"
+            )));
         }
         let eligible = voter.unwrap_or(true);
-        let op = Op::UpsertMember { id, region: region.clone(), addr: addr.clone(), voter: eligible };
-        match self.write(op, None).await? {
-            CommandResult::Refused(e) => return Err(e.into()),
-            _ => {}
+        let op = Op::UpsertMember {
+            id,
+            region: region.clone(),
+            addr: addr.clone(),
+            voter: eligible,
+        };
+        if let CommandResult::Refused(e) = self.write(op, None).await? {
+            return Err(e.into());
         }
         let in_raft = self.raft_membership().1.contains_key(&id);
         if !in_raft {
             let node = meridian_raft::NodeAddr { addr, region };
             let add = self.raft.add_learner(id, node, true);
             match tokio::time::timeout(CATCH_UP_TIMEOUT, add).await {
-                Err(_) => return Err(Error::Unavailable(format!("node {id} did not catch up in time"))),
+                Err(_) => {
+                    return Err(Error::Unavailable(format!(
+                        "node {id} did not catch up in time"
+                    )));
+                }
                 Ok(Err(e)) => return Err(Error::Unavailable(e.to_string())),
                 Ok(Ok(_)) => {}
             }
         }
-        self.reconcile_voters((voter == Some(true)).then_some(id)).await
+        self.reconcile_voters((voter == Some(true)).then_some(id))
+            .await
     }
 
     /// Leader: removes a member for good (its id is never accepted again).
     pub async fn remove_member(&self, id: u64) -> Result<()> {
-        let known = self.state.read(|s| s.member(id).is_some()) || self.raft_membership().1.contains_key(&id);
+        let known = self.state.read(|s| s.member(id).is_some())
+            || self.raft_membership().1.contains_key(&id);
         if !known {
             return Err(Error::NotFound(format!("node {id} is not a member")));
         }
@@ -125,11 +165,17 @@ impl Node {
                 return Err(Error::Conflict("cannot remove the last voter".into()));
             }
             let change = ChangeMembers::ReplaceAllVoters(rest);
-            self.raft.change_membership(change, false).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+            self.raft
+                .change_membership(change, false)
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
         }
         if self.raft_membership().1.contains_key(&id) {
             let change = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
-            self.raft.change_membership(change, false).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+            self.raft
+                .change_membership(change, false)
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
         }
         self.write(Op::RemoveMember { id }, None).await?;
         self.reconcile_voters(None).await
@@ -137,9 +183,18 @@ impl Node {
 
     /// (voter ids, all nodes) of the current Raft membership.
     pub fn raft_membership(&self) -> (BTreeSet<u64>, BTreeMap<u64, meridian_raft::NodeAddr>) {
-        let m = self.raft.metrics().borrow_watched().membership_config.clone();
+        let m = self
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .clone();
         let voters = m.membership().voter_ids().collect();
-        let nodes = m.membership().nodes().map(|(id, n)| (*id, n.clone())).collect();
+        let nodes = m
+            .membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.clone()))
+            .collect();
         (voters, nodes)
     }
 
@@ -163,7 +218,10 @@ impl Node {
         if desired != current {
             tracing::info!(?current, ?desired, "changing voters");
             let change = ChangeMembers::ReplaceAllVoters(desired);
-            self.raft.change_membership(change, true).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+            self.raft
+                .change_membership(change, true)
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
         }
         Ok(())
     }
@@ -202,8 +260,14 @@ pub async fn send_join(
     action: &JoinAction,
     deadline: Duration,
 ) -> PeerResult<JoinOk> {
-    let env = Envelope { target_node_id: target, payload: encode(action) };
-    let mut client = node.peers.client(addr).map_err(|e| PeerError::Unavailable(e.to_string()))?;
+    let env = Envelope {
+        target_node_id: target,
+        payload: encode(action),
+    };
+    let mut client = node
+        .peers
+        .client(addr)
+        .map_err(|e| PeerError::Unavailable(e.to_string()))?;
     let reply = client
         .join(node.peers.request(env, deadline))
         .await
@@ -212,20 +276,35 @@ pub async fn send_join(
 }
 
 /// Before Raft starts: a node without an id asks the seeds to reserve one (bounded attempts).
-pub async fn reserve_node_id(peers: &meridian_raft::network::Peers, seeds: &[String]) -> Result<u64> {
-    let env = Envelope { target_node_id: 0, payload: encode(&JoinAction::ReserveId) };
+pub async fn reserve_node_id(
+    peers: &meridian_raft::network::Peers,
+    seeds: &[String],
+) -> Result<u64> {
+    let env = Envelope {
+        target_node_id: 0,
+        payload: encode(&JoinAction::ReserveId),
+    };
     for attempt in 0..JOIN_ATTEMPTS_MAX {
         for seed in seeds {
-            let Ok(mut client) = peers.client(seed) else { continue };
-            match client.join(peers.request(env.clone(), PEER_RPC_TIMEOUT)).await {
+            let Ok(mut client) = peers.client(seed) else {
+                continue;
+            };
+            match client
+                .join(peers.request(env.clone(), PEER_RPC_TIMEOUT))
+                .await
+            {
                 Ok(reply) => match decode::<PeerResult<JoinOk>>(&reply.into_inner().payload) {
                     Ok(Ok(ok)) => return Ok(ok.node_id),
-                    other => tracing::info!(%seed, attempt, result = ?other, "node id not reserved yet"),
+                    other => {
+                        tracing::info!(%seed, attempt, result = ?other, "node id not reserved yet")
+                    }
                 },
                 Err(s) => tracing::info!(%seed, attempt, status = %s, "node id not reserved yet"),
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Err(Error::Unavailable("no member reserved a node id for this node".into()))
+    Err(Error::Unavailable(
+        "no member reserved a node id for this node".into(),
+    ))
 }

@@ -15,22 +15,30 @@ pub struct Candidate {
 }
 
 /// The voters the cluster should have.
-pub fn choose_voters(members: &[Candidate], current: &BTreeSet<u64>, max_voters: usize) -> BTreeSet<u64> {
+pub fn choose_voters(
+    members: &[Candidate],
+    current: &BTreeSet<u64>,
+    max_voters: usize,
+) -> BTreeSet<u64> {
     let eligible: Vec<&Candidate> = members.iter().filter(|m| m.eligible).collect();
     let mut target = eligible.len().min(max_voters);
-    if target > 1 && target % 2 == 0 {
+    if target > 1 && target.is_multiple_of(2) {
         target -= 1;
     }
-    let mut chosen: Vec<&Candidate> = eligible.iter().copied().filter(|m| current.contains(&m.id)).collect();
+    let mut chosen: Vec<&Candidate> = eligible
+        .iter()
+        .copied()
+        .filter(|m| current.contains(&m.id))
+        .collect();
     while chosen.len() > target {
-        let region = busiest_region(&chosen);
+        // Drop from the region with the most voters; on a tie, the newest (highest id) voter.
+        let counts = region_counts(&chosen);
         let drop = chosen
             .iter()
             .enumerate()
-            .filter(|(_, m)| m.region == region)
-            .max_by_key(|(_, m)| m.id)
+            .max_by_key(|(_, m)| (counts.get(m.region.as_str()).copied().unwrap_or(0), m.id))
             .map(|(i, _)| i)
-            .expect("busiest region has a voter");
+            .expect("more chosen than the target");
         chosen.remove(drop);
     }
     while chosen.len() < target {
@@ -54,18 +62,16 @@ fn region_counts<'a>(chosen: &[&'a Candidate]) -> BTreeMap<&'a str, usize> {
     counts
 }
 
-fn busiest_region(chosen: &[&Candidate]) -> String {
-    let counts = region_counts(chosen);
-    let max = counts.values().copied().max().unwrap_or(0);
-    counts.into_iter().find(|(_, n)| *n == max).map(|(r, _)| r.to_string()).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn c(id: u64, region: &str) -> Candidate {
-        Candidate { id, region: region.into(), eligible: true }
+        Candidate {
+            id,
+            region: region.into(),
+            eligible: true,
+        }
     }
 
     fn ids(v: &[u64]) -> BTreeSet<u64> {
@@ -82,7 +88,9 @@ mod tests {
 
     #[test]
     fn voters_spread_over_regions_and_cap_at_max() {
-        let m: Vec<_> = (1..=9).map(|i| c(i, ["a", "b", "c"][(i as usize - 1) / 3])).collect();
+        let m: Vec<_> = (1..=9)
+            .map(|i| c(i, ["a", "b", "c"][(i as usize - 1) / 3]))
+            .collect();
         let v = choose_voters(&m, &ids(&[1]), 5);
         assert_eq!(v.len(), 5);
         let regions: BTreeSet<_> = v.iter().map(|id| &m[*id as usize - 1].region).collect();

@@ -18,7 +18,11 @@ fn presented_token(parts: &Parts) -> Option<&str> {
         let s = v.to_str().ok()?;
         return s.strip_prefix("Bearer ").map(str::trim);
     }
-    parts.headers.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim)
+    parts
+        .headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 enum Principal {
@@ -29,18 +33,24 @@ enum Principal {
 /// Identifies the caller. A token this node does not know yet may belong to a tenant created
 /// through another node moments ago, so it is looked up once more after a read barrier.
 async fn principal(parts: &Parts, node: &AppState) -> Result<Principal, Error> {
-    let token = presented_token(parts).ok_or_else(|| Error::Unauthorized("no token: send Authorization: Bearer TOKEN".into()))?;
+    let token = presented_token(parts)
+        .ok_or_else(|| Error::Unauthorized("no token: send Authorization: Bearer TOKEN".into()))?;
     let hash = token_hash(token);
     if bool::from(hash.ct_eq(&node.admin_token_hash)) {
         return Ok(Principal::Admin);
     }
     let hex = hex::encode(hash);
-    let lookup = || node.state.read(|s| s.tenant_by_token_hash(&hex).map(|t| t.id.clone()));
+    let lookup = || {
+        node.state
+            .read(|s| s.tenant_by_token_hash(&hex).map(|t| t.id.clone()))
+    };
     if let Some(id) = lookup() {
         return Ok(Principal::Tenant(id));
     }
     node.read_barrier().await?;
-    lookup().map(Principal::Tenant).ok_or_else(|| Error::Unauthorized("invalid token".into()))
+    lookup()
+        .map(Principal::Tenant)
+        .ok_or_else(|| Error::Unauthorized("invalid token".into()))
 }
 
 /// The caller holds the admin token.
@@ -52,7 +62,9 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
         match principal(parts, node).await? {
             Principal::Admin => Ok(Admin),
-            Principal::Tenant(_) => Err(ApiError(Error::Forbidden("this endpoint needs the admin token".into()))),
+            Principal::Tenant(_) => Err(ApiError(Error::Forbidden(
+                "this endpoint needs the admin token".into(),
+            ))),
         }
     }
 }

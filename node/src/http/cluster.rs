@@ -25,7 +25,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The cluster as this node sees it (its own applied state, never forwarded).
-async fn view(State(node): State<AppState>, _: Admin, Query(p): Query<ReadParams>) -> ApiResult<Response> {
+async fn view(
+    State(node): State<AppState>,
+    _: Admin,
+    Query(p): Query<ReadParams>,
+) -> ApiResult<Response> {
     node.consistent_read(p.linearizable(false)?).await?;
     Ok(axum::Json(cluster_json(&node)).into_response())
 }
@@ -36,7 +40,12 @@ pub fn cluster_json(node: &AppState) -> serde_json::Value {
     let assignment = node.assignment();
     let counts = assignment.counts();
     let (applied_index, state_digest) = node.state.digest();
-    let (info, members) = node.state.read(|s| (s.cluster_info().cloned(), s.members().cloned().collect::<Vec<_>>()));
+    let (info, members) = node.state.read(|s| {
+        (
+            s.cluster_info().cloned(),
+            s.members().cloned().collect::<Vec<_>>(),
+        )
+    });
     let nodes: Vec<serde_json::Value> = members
         .iter()
         .map(|mem| {
@@ -101,39 +110,88 @@ fn peer_error(e: PeerError) -> Error {
     }
 }
 
-async fn add_node(State(node): State<AppState>, _: Admin, JsonBody(n): JsonBody<NewNode>) -> ApiResult<Response> {
+async fn add_node(
+    State(node): State<AppState>,
+    _: Admin,
+    JsonBody(n): JsonBody<NewNode>,
+) -> ApiResult<Response> {
     if n.id == 0 {
         return Err(Error::BadRequest("id: must be at least 1".into()).into());
     }
-    if !n.addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+    if !n
+        .addr
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+    {
         return Err(Error::BadRequest(format!("addr: {:?} is not a host:port", n.addr)).into());
     }
     if !valid_region(&n.region) {
-        return Err(Error::BadRequest(format!("region: {:?} must be 1-64 letters, digits, '-' or '_'", n.region)).into());
+        return Err(Error::BadRequest(format!(
+            "region: {:?} must be 1-64 letters, digits, '-' or '_'",
+            n.region
+        ))
+        .into());
     }
     let voter = Some(n.voter.unwrap_or(false));
-    let action = JoinAction::Join { id: n.id, addr: n.addr, region: n.region, voter, pristine: false };
+    let action = JoinAction::Join {
+        id: n.id,
+        addr: n.addr,
+        region: n.region,
+        voter,
+        pristine: false,
+    };
     node.membership(action).await.map_err(peer_error)?;
     Ok((StatusCode::CREATED, axum::Json(cluster_json(&node))).into_response())
 }
 
-async fn remove_node(State(node): State<AppState>, _: Admin, Path(id): Path<String>) -> ApiResult<Response> {
-    let id: u64 = id.parse().map_err(|_| Error::BadRequest(format!("id: {id:?} is not a node id")))?;
-    node.membership(JoinAction::Remove { id }).await.map_err(peer_error)?;
+async fn remove_node(
+    State(node): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Error::BadRequest(format!("id: {id:?} is not a node id")))?;
+    node.membership(JoinAction::Remove { id })
+        .await
+        .map_err(peer_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Builds a snapshot on this node now and purges the log behind it.
 async fn snapshot(State(node): State<AppState>, _: Admin) -> ApiResult<Response> {
     let applied = node.state.applied_index();
-    node.raft.trigger().snapshot().await.map_err(|e| Error::Internal(e.to_string()))?;
+    node.raft
+        .trigger()
+        .snapshot()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let built = node
         .raft
         .wait(Some(std::time::Duration::from_secs(30)))
-        .metrics(|m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied), "snapshot built")
+        .metrics(
+            |m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied),
+            "snapshot built",
+        )
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     let index = built.snapshot.map_or(0, |s| s.index);
-    node.raft.trigger().purge_log(index).await.map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(axum::Json(serde_json::json!({"snapshot_index": index})).into_response())
+    node.raft
+        .trigger()
+        .purge_log(index)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    // Purging is asynchronous (openraft defers it while a replication still reads those
+    // entries): answer once it happened, or say it is still pending.
+    let purged = node
+        .raft
+        .wait(Some(std::time::Duration::from_secs(10)))
+        .metrics(
+            |m| m.purged.as_ref().is_some_and(|p| p.index >= index),
+            "log purged",
+        )
+        .await
+        .is_ok();
+    let body = serde_json::json!({"snapshot_index": index, "purged": purged});
+    Ok(axum::Json(body).into_response())
 }

@@ -4,12 +4,23 @@
 //! node's write or read path, and shape the answer; `ApiError` is the one place errors become
 //! HTTP statuses and JSON bodies.
 
+mod alarms;
 mod auth;
 mod body;
+mod check_details;
+mod checks;
 mod cluster;
 mod entities;
+mod fields;
+mod notifications;
+pub mod openapi;
+mod openapi_schemas;
 mod ops;
+pub mod rate_limit;
+mod resource;
+mod suppressions;
 mod tenants;
+mod views;
 
 use std::sync::Arc;
 
@@ -29,11 +40,30 @@ pub type AppState = Arc<Node>;
 
 /// All routes of the public API.
 pub fn router(node: AppState) -> Router<()> {
+    let limiter = rate_limit::TokenLimiter::new(
+        node.admin_token_hash,
+        rate_limit::RateLimiter::new(
+            node.cfg.rate_limit_per_sec,
+            node.cfg.rate_limit_burst,
+            rate_limit::RATE_LIMIT_TOKENS_MAX,
+        ),
+    );
+    let limiter = Arc::new(limiter);
     Router::new()
         .merge(ops::routes())
+        .merge(openapi::routes())
         .merge(cluster::routes())
         .merge(tenants::routes())
         .merge(entities::routes())
+        .merge(checks::routes())
+        .merge(alarms::routes())
+        .merge(notifications::routes())
+        .merge(suppressions::routes())
+        .merge(views::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            rate_limit::limit,
+        ))
         .with_state(node)
 }
 
@@ -73,23 +103,39 @@ impl<E: Into<Error>> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        let request_id = new_id("req");
-        if status.is_server_error() {
-            tracing::warn!(%request_id, error = %self.0, "request failed");
-        }
-        let body = serde_json::json!({
-            "type": self.0.kind(),
-            "code": status.as_u16(),
-            "message": self.0.to_string(),
-            "details": serde_json::Value::Null,
-            "request_id": request_id,
-        });
-        let mut resp = (status, axum::Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        resp
+        error_response(
+            status,
+            self.0.kind(),
+            &self.0.to_string(),
+            serde_json::Value::Null,
+        )
     }
+}
+
+/// The one shape of every error body: `{type, code, message, details, request_id}`.
+pub fn error_response(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+    details: serde_json::Value,
+) -> Response {
+    let request_id = new_id("req");
+    if status.is_server_error() {
+        tracing::warn!(%request_id, error = %message, "request failed");
+    }
+    let body = serde_json::json!({
+        "type": kind,
+        "code": status.as_u16(),
+        "message": message,
+        "details": details,
+        "request_id": request_id,
+    });
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -119,8 +165,12 @@ pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 /// The request id of a write: from `Idempotency-Key` (scoped to the caller), or None.
 pub fn idempotency_key(headers: &HeaderMap, scope: &str) -> Result<Option<String>, Error> {
-    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = v.to_str().map_err(|_| Error::BadRequest("Idempotency-Key: must be visible ASCII".into()))?;
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .map_err(|_| Error::BadRequest("Idempotency-Key: must be visible ASCII".into()))?;
     if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX {
         return Err(Error::BadRequest(format!(
             "Idempotency-Key: must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
@@ -158,18 +208,27 @@ impl PageParams {
             None => Ok(LIST_LIMIT_DEFAULT),
             Some(s) => match s.parse::<usize>() {
                 Ok(n) if (1..=LIST_LIMIT_MAX).contains(&n) => Ok(n),
-                _ => Err(Error::BadRequest(format!("limit: {s:?} must be an integer 1..={LIST_LIMIT_MAX}"))),
+                _ => Err(Error::BadRequest(format!(
+                    "limit: {s:?} must be an integer 1..={LIST_LIMIT_MAX}"
+                ))),
             },
         }
     }
 
     pub fn read(&self) -> ReadParams {
-        ReadParams { consistency: self.consistency.clone() }
+        ReadParams {
+            consistency: self.consistency.clone(),
+        }
     }
 }
 
 /// `{values, metadata: {count, limit, marker, next_marker}}`.
-pub fn page(values: Vec<serde_json::Value>, limit: usize, marker: Option<&str>, next: Option<String>) -> serde_json::Value {
+pub fn page(
+    values: Vec<serde_json::Value>,
+    limit: usize,
+    marker: Option<&str>,
+    next: Option<String>,
+) -> serde_json::Value {
     serde_json::json!({
         "values": values,
         "metadata": {"count": values.len(), "limit": limit, "marker": marker, "next_marker": next},

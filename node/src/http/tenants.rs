@@ -57,14 +57,23 @@ async fn create(
             };
             let body = serde_json::json!({"id": t.id, "name": t.name, "token": token, "created_at": t.created_at_ms});
             let location = format!("/v1/tenants/{}", t.id);
-            Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(body)).into_response())
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                axum::Json(body),
+            )
+                .into_response())
         }
         CommandResult::Refused(e) => Err(Error::from(e).into()),
         other => Err(Error::Internal(format!("unexpected result {other:?}")).into()),
     }
 }
 
-async fn list(State(node): State<AppState>, _: Admin, Query(p): Query<PageParams>) -> ApiResult<Response> {
+async fn list(
+    State(node): State<AppState>,
+    _: Admin,
+    Query(p): Query<PageParams>,
+) -> ApiResult<Response> {
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
     let marker = p.marker.as_deref();
@@ -77,7 +86,11 @@ async fn list(State(node): State<AppState>, _: Admin, Query(p): Query<PageParams
     });
     let next = (values.len() > limit).then(|| {
         values.truncate(limit);
-        values.last().and_then(|v| v["id"].as_str()).unwrap_or_default().to_string()
+        values
+            .last()
+            .and_then(|v| v["id"].as_str())
+            .unwrap_or_default()
+            .to_string()
     });
     Ok(axum::Json(page(values, limit, marker, next)).into_response())
 }

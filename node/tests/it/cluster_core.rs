@@ -11,22 +11,46 @@ use crate::harness::{TOKEN, TestCluster, WAIT, wait_for};
 #[tokio::test(flavor = "multi_thread")]
 async fn three_nodes_form_one_cluster_and_read_back_through_any_node() {
     let c = TestCluster::start(&["r1", "r2", "r3"], &[]).await;
-    let status = c.cli(&["cluster", "status", "--node", &c.nodes[2].addr(), "--token", TOKEN, "--output", "json"]);
+    let status = c.cli(&[
+        "cluster",
+        "status",
+        "--node",
+        &c.nodes[2].addr(),
+        "--token",
+        TOKEN,
+        "--output",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&status).expect("json");
-    let voters = v["nodes"].as_array().expect("nodes").iter().filter(|n| n["role"] == "voter").count();
+    let voters = v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["role"] == "voter")
+        .count();
     assert_eq!(voters, 3, "{v}");
     let leader = c.agreed_leader().await;
     assert!(leader < 3);
 
     let token = c.tenant(0, "acme").await;
     let created = c
-        .call(1, Method::POST, "/v1/entities", &token, Some(json!({"label": "web"})), &[])
+        .call(
+            1,
+            Method::POST,
+            "/v1/entities",
+            &token,
+            Some(json!({"label": "web"})),
+            &[],
+        )
         .await
         .expect("reply");
     assert_eq!(created.status, 201, "{}", created.json);
     let id = created.json["id"].as_str().expect("id");
     let path = format!("/v1/entities/{id}?consistency=linearizable");
-    let read = c.call(2, Method::GET, &path, &token, None, &[]).await.expect("reply");
+    let read = c
+        .call(2, Method::GET, &path, &token, None, &[])
+        .await
+        .expect("reply");
     assert_eq!(read.status, 200, "{}", read.json);
     assert_eq!(read.json["label"], "web");
     assert_eq!(read.etag, created.etag);
@@ -34,12 +58,31 @@ async fn three_nodes_form_one_cluster_and_read_back_through_any_node() {
 
 async fn write_value(c: &TestCluster, i: usize, token: &str, id: &str, value: &str) -> Option<u16> {
     let body = json!({"metadata": {"value": value}});
-    let r = c.call(i, Method::PUT, &format!("/v1/entities/{id}"), token, Some(body), &[]).await?;
+    let r = c
+        .call(
+            i,
+            Method::PUT,
+            &format!("/v1/entities/{id}"),
+            token,
+            Some(body),
+            &[],
+        )
+        .await?;
     Some(r.status)
 }
 
 async fn new_entity(c: &TestCluster, i: usize, token: &str, label: &str) -> String {
-    let r = c.call(i, Method::POST, "/v1/entities", token, Some(json!({"label": label})), &[]).await.expect("reply");
+    let r = c
+        .call(
+            i,
+            Method::POST,
+            "/v1/entities",
+            token,
+            Some(json!({"label": label})),
+            &[],
+        )
+        .await
+        .expect("reply");
     assert_eq!(r.status, 201, "{}", r.json);
     r.json["id"].as_str().expect("id").to_string()
 }
@@ -53,16 +96,25 @@ async fn leader_kill9_writes_resume_and_the_old_leader_catches_up() {
     let survivor = (leader + 1) % 3;
     c.kill9(leader);
     let killed_at = Instant::now();
-    wait_for("a write through a survivor after the leader died", WAIT, || async {
-        (write_value(&c, survivor, &token, &id, "after").await == Some(200)).then_some(())
-    })
+    wait_for(
+        "a write through a survivor after the leader died",
+        WAIT,
+        || async {
+            (write_value(&c, survivor, &token, &id, "after").await == Some(200)).then_some(())
+        },
+    )
     .await;
-    eprintln!("writes resumed {:?} after kill -9 of the leader", killed_at.elapsed());
+    eprintln!(
+        "writes resumed {:?} after kill -9 of the leader",
+        killed_at.elapsed()
+    );
 
     c.start_node(leader);
     let path = format!("/v1/entities/{id}?consistency=local");
     wait_for("the restarted old leader to catch up", WAIT, || async {
-        let r = c.call(leader, Method::GET, &path, &token, None, &[]).await?;
+        let r = c
+            .call(leader, Method::GET, &path, &token, None, &[])
+            .await?;
         (r.json["metadata"]["value"] == "after").then_some(())
     })
     .await;
@@ -80,10 +132,14 @@ async fn an_acknowledged_write_survives_kill9_of_every_node() {
         c.start_node(i);
     }
     let path = format!("/v1/entities/{id}");
-    let r = wait_for("the acknowledged entity after a full restart", WAIT, || async {
-        let r = c.call(2, Method::GET, &path, &token, None, &[]).await?;
-        (r.status == 200).then_some(r)
-    })
+    let r = wait_for(
+        "the acknowledged entity after a full restart",
+        WAIT,
+        || async {
+            let r = c.call(2, Method::GET, &path, &token, None, &[]).await?;
+            (r.status == 200).then_some(r)
+        },
+    )
     .await;
     assert_eq!(r.json["label"], "durable");
 }
@@ -96,22 +152,57 @@ async fn a_node_joining_after_the_log_was_purged_catches_up_by_snapshot() {
         new_entity(&c, n % 3, &token, &format!("e{n}")).await;
     }
     let leader = c.agreed_leader().await;
-    let snap = c.call(leader, Method::POST, "/v1/cluster/snapshot", TOKEN, None, &[]).await.expect("reply");
+    let snap = c
+        .call(
+            leader,
+            Method::POST,
+            "/v1/cluster/snapshot",
+            TOKEN,
+            None,
+            &[],
+        )
+        .await
+        .expect("reply");
     assert_eq!(snap.status, 200, "{}", snap.json);
-    let purged = c.cluster(leader).await.expect("view")["purged_index"].as_u64().unwrap_or(0);
-    assert!(purged > 0, "leader purged its log");
+    assert_eq!(
+        snap.json["purged"], true,
+        "leader purged its log: {}",
+        snap.json
+    );
+    let purged = c.cluster(leader).await.expect("view")["purged_index"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(purged > 0, "leader reports its purged index");
 
     let join = c.nodes[0].addr();
     let late = c.spawn_new("r1", Some(join), &["--snapshot-every", "20"]);
-    let v = wait_for("the late node to reach the leader's state", WAIT, || async {
-        let v = c.cluster(late).await?;
-        let l = c.cluster(leader).await?;
-        let same = v["applied_index"] == l["applied_index"] && v["state_digest"] == l["state_digest"];
-        same.then_some(v)
-    })
+    let v = wait_for(
+        "the late node to reach the leader's state",
+        WAIT,
+        || async {
+            let v = c.cluster(late).await?;
+            let l = c.cluster(leader).await?;
+            let same =
+                v["applied_index"] == l["applied_index"] && v["state_digest"] == l["state_digest"];
+            same.then_some(v)
+        },
+    )
     .await;
-    assert!(v["snapshot_index"].as_u64().unwrap_or(0) >= purged, "late node installed a snapshot: {v}");
-    let list = c.call(late, Method::GET, "/v1/entities?limit=1000", &token, None, &[]).await.expect("reply");
+    assert!(
+        v["snapshot_index"].as_u64().unwrap_or(0) >= purged,
+        "late node installed a snapshot: {v}"
+    );
+    let list = c
+        .call(
+            late,
+            Method::GET,
+            "/v1/entities?limit=1000",
+            &token,
+            None,
+            &[],
+        )
+        .await
+        .expect("reply");
     assert_eq!(list.json["values"].as_array().map(Vec::len), Some(40));
 }
 
@@ -121,29 +212,99 @@ async fn stale_if_match_is_refused_and_an_idempotency_key_applies_once() {
     let token = c.tenant(0, "acme").await;
     let id = new_entity(&c, 0, &token, "cas").await;
     let path = format!("/v1/entities/{id}");
-    let first = c.call(1, Method::GET, &path, &token, None, &[]).await.expect("reply");
+    let first = c
+        .call(1, Method::GET, &path, &token, None, &[])
+        .await
+        .expect("reply");
     let tag = first.etag.clone().expect("etag");
     let body = json!({"metadata": {"value": "1"}});
-    let ok = c.call(1, Method::PUT, &path, &token, Some(body.clone()), &[("If-Match", &tag)]).await.expect("reply");
+    let ok = c
+        .call(
+            1,
+            Method::PUT,
+            &path,
+            &token,
+            Some(body.clone()),
+            &[("If-Match", &tag)],
+        )
+        .await
+        .expect("reply");
     assert_eq!(ok.status, 200, "{}", ok.json);
-    let stale = c.call(2, Method::PUT, &path, &token, Some(body), &[("If-Match", &tag)]).await.expect("reply");
+    let stale = c
+        .call(
+            2,
+            Method::PUT,
+            &path,
+            &token,
+            Some(body),
+            &[("If-Match", &tag)],
+        )
+        .await
+        .expect("reply");
     assert_eq!(stale.status, 412, "{}", stale.json);
     assert_eq!(stale.json["type"], "preconditionFailed");
 
     let key = [("Idempotency-Key", "create-once")];
-    let a = c.call(0, Method::POST, "/v1/entities", &token, Some(json!({"label": "once"})), &key).await.expect("reply");
-    let b = c.call(2, Method::POST, "/v1/entities", &token, Some(json!({"label": "once"})), &key).await.expect("reply");
+    let a = c
+        .call(
+            0,
+            Method::POST,
+            "/v1/entities",
+            &token,
+            Some(json!({"label": "once"})),
+            &key,
+        )
+        .await
+        .expect("reply");
+    let b = c
+        .call(
+            2,
+            Method::POST,
+            "/v1/entities",
+            &token,
+            Some(json!({"label": "once"})),
+            &key,
+        )
+        .await
+        .expect("reply");
     assert_eq!(a.status, 201);
-    assert_eq!(a.json["id"], b.json["id"], "the retry returned the first result");
-    let list = c.call(1, Method::GET, "/v1/entities?consistency=linearizable", &token, None, &[]).await.expect("reply");
-    let labels: Vec<_> = list.json["values"].as_array().expect("values").iter().filter(|e| e["label"] == "once").collect();
+    assert_eq!(
+        a.json["id"], b.json["id"],
+        "the retry returned the first result"
+    );
+    let list = c
+        .call(
+            1,
+            Method::GET,
+            "/v1/entities?consistency=linearizable",
+            &token,
+            None,
+            &[],
+        )
+        .await
+        .expect("reply");
+    let labels: Vec<_> = list.json["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter(|e| e["label"] == "once")
+        .collect();
     assert_eq!(labels.len(), 1, "applied once");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removed_node_id_is_refused_when_it_tries_to_join_again() {
     let mut c = TestCluster::start(&["r1", "r2", "r3"], &[]).await;
-    c.cli(&["cluster", "remove", "--node", &c.nodes[0].addr(), "--token", TOKEN, "--id", "3"]);
+    c.cli(&[
+        "cluster",
+        "remove",
+        "--node",
+        &c.nodes[0].addr(),
+        "--token",
+        TOKEN,
+        "--id",
+        "3",
+    ]);
     wait_for("node 3 to leave the membership", WAIT, || async {
         let v = c.cluster(0).await?;
         (v["nodes"].as_array()?.len() == 2).then_some(())
@@ -170,7 +331,10 @@ async fn bad_config_and_unknown_data_format_exit_with_one_clear_line() {
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("format") && err.trim().lines().count() == 1, "{err}");
+    assert!(
+        err.contains("format") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
         .args(["serve", "--listen", "nowhere"])

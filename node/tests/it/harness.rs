@@ -56,7 +56,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -64,8 +67,15 @@ where
 impl TestCluster {
     /// An empty cluster directory; add nodes with `spawn`.
     pub fn new() -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("client");
-        Self { dir: tempfile::tempdir().expect("tempdir"), nodes: Vec::new(), http }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("client");
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            nodes: Vec::new(),
+            http,
+        }
     }
 
     /// Starts `regions.len()` nodes: the first is initialised with `cluster init`, the others
@@ -73,18 +83,35 @@ impl TestCluster {
     pub async fn start(regions: &[&str], extra: &[&str]) -> Self {
         let mut c = Self::new();
         for (i, r) in regions.iter().enumerate() {
-            let join = if i == 0 { None } else { Some(c.nodes[0].addr()) };
+            let join = if i == 0 {
+                None
+            } else {
+                Some(c.nodes[0].addr())
+            };
             c.spawn_new(r, join, extra);
             if i == 0 {
                 c.wait_http(0).await;
-                c.cli(&["cluster", "init", "--node", &c.nodes[0].addr(), "--token", TOKEN]);
+                c.cli(&[
+                    "cluster",
+                    "init",
+                    "--node",
+                    &c.nodes[0].addr(),
+                    "--token",
+                    TOKEN,
+                ]);
             }
         }
         let n = regions.len();
         for i in 0..n {
             wait_for("every node to see all members", WAIT, || async {
                 let v = c.cluster(i).await?;
-                (v["nodes"].as_array()?.iter().filter(|m| m["role"] != "joining").count() == n).then_some(())
+                (v["nodes"]
+                    .as_array()?
+                    .iter()
+                    .filter(|m| m["role"] != "joining")
+                    .count()
+                    == n)
+                    .then_some(())
             })
             .await;
         }
@@ -120,7 +147,13 @@ impl TestCluster {
             .open(self.dir.path().join(format!("n{}.log", n.id)))
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-            .args(["serve", "--node-id", &n.id.to_string(), "--region", &n.region])
+            .args([
+                "serve",
+                "--node-id",
+                &n.id.to_string(),
+                "--region",
+                &n.region,
+            ])
             .args(["--listen", &n.addr(), "--admin-token", TOKEN])
             .arg("--data-dir")
             .arg(&n.data)
@@ -141,21 +174,40 @@ impl TestCluster {
     }
 
     pub fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("n{}.log", self.nodes[i].id))).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join(format!("n{}.log", self.nodes[i].id)))
+            .unwrap_or_default()
     }
 
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_meridian")).args(args).output().expect("run cli");
-        assert!(out.status.success(), "meridian {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(args)
+            .output()
+            .expect("run cli");
+        assert!(
+            out.status.success(),
+            "meridian {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub async fn wait_http(&self, i: usize) {
         let url = format!("http://{}/healthz", self.nodes[i].addr());
-        wait_for("node to serve /healthz", WAIT, || async { self.http.get(&url).send().await.ok().map(|_| ()) }).await;
+        wait_for("node to serve /healthz", WAIT, || async {
+            self.http.get(&url).send().await.ok().map(|_| ())
+        })
+        .await;
     }
 
-    pub async fn call(&self, i: usize, method: Method, path: &str, token: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Option<Reply> {
+    pub async fn call(
+        &self,
+        i: usize,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Option<Reply> {
         let url = format!("http://{}{path}", self.nodes[i].addr());
         let mut req = self.http.request(method, url).bearer_auth(token);
         for (k, v) in headers {
@@ -166,14 +218,20 @@ impl TestCluster {
         }
         let resp = req.send().await.ok()?;
         let status = resp.status().as_u16();
-        let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let json = resp.json().await.unwrap_or(Value::Null);
         Some(Reply { status, json, etag })
     }
 
     /// `GET /v1/cluster` from node `i`'s own view.
     pub async fn cluster(&self, i: usize) -> Option<Value> {
-        let r = self.call(i, Method::GET, "/v1/cluster", TOKEN, None, &[]).await?;
+        let r = self
+            .call(i, Method::GET, "/v1/cluster", TOKEN, None, &[])
+            .await?;
         (r.status == 200).then_some(r.json)
     }
 
@@ -196,7 +254,9 @@ impl TestCluster {
                 seen = Some(l);
             }
             let id = seen?;
-            self.nodes.iter().position(|n| n.id == id && n.child.is_some())
+            self.nodes
+                .iter()
+                .position(|n| n.id == id && n.child.is_some())
         })
         .await
     }
@@ -204,7 +264,10 @@ impl TestCluster {
     /// Creates a tenant through node `i` and returns its token.
     pub async fn tenant(&self, i: usize, name: &str) -> String {
         let body = serde_json::json!({"name": name});
-        let r = self.call(i, Method::POST, "/v1/tenants", TOKEN, Some(body), &[]).await.expect("reply");
+        let r = self
+            .call(i, Method::POST, "/v1/tenants", TOKEN, Some(body), &[])
+            .await
+            .expect("reply");
         assert_eq!(r.status, 201, "{}", r.json);
         r.json["token"].as_str().expect("token").to_string()
     }

@@ -11,12 +11,26 @@ use crate::harness::{TestCluster, WAIT, wait_for};
 async fn view(c: &TestCluster, i: usize) -> Option<(u64, String, BTreeSet<u64>, u64)> {
     let v = c.cluster(i).await?;
     let nodes = v["nodes"].as_array()?;
-    let down = nodes.iter().filter(|n| n["status"] == "down").filter_map(|n| n["id"].as_u64()).collect();
+    let down = nodes
+        .iter()
+        .filter(|n| n["status"] == "down")
+        .filter_map(|n| n["id"].as_u64())
+        .collect();
     let total: u64 = nodes
         .iter()
-        .map(|n| ["poller", "series", "evaluator"].iter().map(|r| n["shards"][r].as_u64().unwrap_or(0)).sum::<u64>())
+        .map(|n| {
+            ["poller", "series", "evaluator"]
+                .iter()
+                .map(|r| n["shards"][r].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        })
         .sum();
-    Some((v["placement_epoch"].as_u64()?, v["placement_digest"].as_str()?.to_string(), down, total))
+    Some((
+        v["placement_epoch"].as_u64()?,
+        v["placement_digest"].as_str()?.to_string(),
+        down,
+        total,
+    ))
 }
 
 fn shards_of(v: &Value, id: u64) -> u64 {
@@ -25,7 +39,12 @@ fn shards_of(v: &Value, id: u64) -> u64 {
         .into_iter()
         .flatten()
         .filter(|n| n["id"] == id)
-        .map(|n| ["poller", "series", "evaluator"].iter().map(|r| n["shards"][r].as_u64().unwrap_or(0)).sum::<u64>())
+        .map(|n| {
+            ["poller", "series", "evaluator"]
+                .iter()
+                .map(|r| n["shards"][r].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        })
         .sum()
 }
 
@@ -56,7 +75,10 @@ async fn five_nodes_agree_on_placement_and_heal_after_a_kill() {
     c.kill9(3);
     let killed = std::time::Instant::now();
     let (epoch1, digest1) = agree(&c, &BTreeSet::from([4])).await;
-    eprintln!("every live node agreed node 4 is down {:?} after kill -9", killed.elapsed());
+    eprintln!(
+        "every live node agreed node 4 is down {:?} after kill -9",
+        killed.elapsed()
+    );
     assert!(epoch1 > epoch0 && digest1 != digest0);
     let v = c.cluster(0).await.expect("view");
     assert_eq!(shards_of(&v, 4), 0, "a down node owns nothing: {v}");
@@ -64,7 +86,10 @@ async fn five_nodes_agree_on_placement_and_heal_after_a_kill() {
     c.start_node(3);
     let restarted = std::time::Instant::now();
     let (epoch2, digest2) = agree(&c, &BTreeSet::new()).await;
-    eprintln!("every live node agreed node 4 is up {:?} after restart", restarted.elapsed());
+    eprintln!(
+        "every live node agreed node 4 is up {:?} after restart",
+        restarted.elapsed()
+    );
     assert!(epoch2 > epoch1);
     assert_eq!(digest2, digest0, "same members up, same assignment");
     let v = c.cluster(3).await.expect("view");

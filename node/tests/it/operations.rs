@@ -7,7 +7,10 @@ use serde_json::json;
 use crate::harness::{TOKEN, TestCluster, WAIT, wait_for};
 
 fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
     assert!(ok.success(), "kill {sig} {pid}");
 }
 
@@ -16,18 +19,40 @@ async fn cluster_add_admits_a_waiting_node_and_sigterm_exits_cleanly() {
     let mut c = TestCluster::start(&["r1", "r2", "r3"], &[]).await;
     let waiting = c.spawn_new("r2", None, &[]);
     c.wait_http(waiting).await;
-    let before = c.call(waiting, Method::GET, "/readyz", TOKEN, None, &[]).await.expect("reply");
-    assert_eq!(before.status, 503, "a node that is not a member is not ready");
+    let before = c
+        .call(waiting, Method::GET, "/readyz", TOKEN, None, &[])
+        .await
+        .expect("reply");
+    assert_eq!(
+        before.status, 503,
+        "a node that is not a member is not ready"
+    );
     let new = c.nodes[waiting].addr();
-    let out = c.cli(&["cluster", "add", "--node", &c.nodes[1].addr(), "--new", &new, "--token", TOKEN]);
+    let out = c.cli(&[
+        "cluster",
+        "add",
+        "--node",
+        &c.nodes[1].addr(),
+        "--new",
+        &new,
+        "--token",
+        TOKEN,
+    ]);
     assert!(out.contains("as learner"), "{out}");
     wait_for("the added node to be ready", WAIT, || async {
-        let r = c.call(waiting, Method::GET, "/readyz", TOKEN, None, &[]).await?;
+        let r = c
+            .call(waiting, Method::GET, "/readyz", TOKEN, None, &[])
+            .await?;
         (r.status == 200).then_some(())
     })
     .await;
     let v = c.cluster(0).await.expect("view");
-    let role = v["nodes"].as_array().expect("nodes").iter().find(|n| n["id"] == 4).map(|n| n["role"].clone());
+    let role = v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["id"] == 4)
+        .map(|n| n["role"].clone());
     assert_eq!(role, Some(json!("learner")), "{v}");
 
     let mut child = c.nodes[waiting].child.take().expect("child");
@@ -46,7 +71,10 @@ async fn a_node_cut_off_from_its_quorum_says_so() {
         (v["quorum_contact"] == true).then_some(())
     })
     .await;
-    let others: Vec<u32> = (0..3).filter(|i| *i != leader).map(|i| c.nodes[i].child.as_ref().expect("child").id()).collect();
+    let others: Vec<u32> = (0..3)
+        .filter(|i| *i != leader)
+        .map(|i| c.nodes[i].child.as_ref().expect("child").id())
+        .collect();
     for pid in &others {
         signal(*pid, "-STOP");
     }
@@ -74,31 +102,144 @@ async fn the_api_refuses_what_it_must() {
     let c = TestCluster::start(&["r1"], &[]).await;
     let a = c.tenant(0, "a").await;
     let b = c.tenant(0, "b").await;
-    let r = c.call(0, Method::POST, "/v1/entities", &a, Some(json!({"label": "mine"})), &[]).await.expect("reply");
+    let r = c
+        .call(
+            0,
+            Method::POST,
+            "/v1/entities",
+            &a,
+            Some(json!({"label": "mine"})),
+            &[],
+        )
+        .await
+        .expect("reply");
     let path = format!("/v1/entities/{}", r.json["id"].as_str().expect("id"));
 
-    let cases: Vec<(Method, String, &str, Option<serde_json::Value>, u16, &str)> = vec![
+    /// (method, path, token, body, expected status, text the error must contain)
+    type Case<'a> = (
+        Method,
+        String,
+        &'a str,
+        Option<serde_json::Value>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (Method::GET, path.clone(), b.as_str(), None, 404, "notFound"),
-        (Method::PUT, path.clone(), b.as_str(), Some(json!({"label": "x"})), 404, "notFound"),
-        (Method::DELETE, path.clone(), b.as_str(), None, 404, "notFound"),
-        (Method::GET, path.clone(), "wrong-token", None, 401, "unauthorized"),
-        (Method::GET, "/v1/cluster".into(), a.as_str(), None, 403, "forbidden"),
-        (Method::GET, "/v1/entities".into(), TOKEN, None, 403, "forbidden"),
-        (Method::GET, format!("{path}?consistency=eventual"), a.as_str(), None, 400, "consistency"),
-        (Method::GET, "/v1/entities?limit=0".into(), a.as_str(), None, 400, "limit"),
-        (Method::POST, "/v1/entities".into(), a.as_str(), Some(json!({})), 400, "label"),
-        (Method::POST, "/v1/entities".into(), a.as_str(), Some(json!({"label": 7})), 400, "label"),
-        (Method::POST, "/v1/tenants".into(), TOKEN, Some(json!({"name": ""})), 400, "name"),
-        (Method::POST, "/v1/cluster/nodes".into(), TOKEN, Some(json!({"id": 9, "addr": "x", "region": "r"})), 400, "addr"),
+        (
+            Method::PUT,
+            path.clone(),
+            b.as_str(),
+            Some(json!({"label": "x"})),
+            404,
+            "notFound",
+        ),
+        (
+            Method::DELETE,
+            path.clone(),
+            b.as_str(),
+            None,
+            404,
+            "notFound",
+        ),
+        (
+            Method::GET,
+            path.clone(),
+            "wrong-token",
+            None,
+            401,
+            "unauthorized",
+        ),
+        (
+            Method::GET,
+            "/v1/cluster".into(),
+            a.as_str(),
+            None,
+            403,
+            "forbidden",
+        ),
+        (
+            Method::GET,
+            "/v1/entities".into(),
+            TOKEN,
+            None,
+            403,
+            "forbidden",
+        ),
+        (
+            Method::GET,
+            format!("{path}?consistency=eventual"),
+            a.as_str(),
+            None,
+            400,
+            "consistency",
+        ),
+        (
+            Method::GET,
+            "/v1/entities?limit=0".into(),
+            a.as_str(),
+            None,
+            400,
+            "limit",
+        ),
+        (
+            Method::POST,
+            "/v1/entities".into(),
+            a.as_str(),
+            Some(json!({})),
+            400,
+            "label",
+        ),
+        (
+            Method::POST,
+            "/v1/entities".into(),
+            a.as_str(),
+            Some(json!({"label": 7})),
+            400,
+            "label",
+        ),
+        (
+            Method::POST,
+            "/v1/tenants".into(),
+            TOKEN,
+            Some(json!({"name": ""})),
+            400,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/v1/cluster/nodes".into(),
+            TOKEN,
+            Some(json!({"id": 9, "addr": "x", "region": "r"})),
+            400,
+            "addr",
+        ),
     ];
     for (method, p, token, body, status, needle) in cases {
-        let r = c.call(0, method.clone(), &p, token, body, &[]).await.expect("reply");
+        let r = c
+            .call(0, method.clone(), &p, token, body, &[])
+            .await
+            .expect("reply");
         assert_eq!(r.status, status, "{method} {p}: {}", r.json);
-        assert!(r.json.to_string().contains(needle), "{method} {p}: {} should mention {needle}", r.json);
+        assert!(
+            r.json.to_string().contains(needle),
+            "{method} {p}: {} should mention {needle}",
+            r.json
+        );
         assert!(r.json["request_id"].is_string());
     }
 
     let big = "x".repeat(2 * 1024 * 1024);
-    let r = c.call(0, Method::POST, "/v1/entities", &a, Some(json!({"label": big})), &[]).await.expect("reply");
+    let r = c
+        .call(
+            0,
+            Method::POST,
+            "/v1/entities",
+            &a,
+            Some(json!({"label": big})),
+            &[],
+        )
+        .await
+        .expect("reply");
     assert_eq!(r.status, 413, "{}", r.json);
 }

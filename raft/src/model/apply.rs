@@ -6,7 +6,10 @@ use super::records::{
     TenantRecord,
 };
 use super::state::{ConfigState, RequestRecord, StateKey};
-use super::{ALARM_CHANGES_MAX, REQUEST_IDS_MAX, REQUEST_TTL_MS};
+use super::{ALARM_CHANGES_MAX, REQUEST_IDS_MAX, REQUEST_TTL_MS, objects_per_tenant_max};
+
+/// The most referrers named in the message of a refused delete.
+pub const REFERRERS_SHOWN_MAX: usize = 20;
 
 /// Applies the command at log `index`. A command whose request id was already applied returns
 /// the result recorded the first time and changes nothing. Refusals are not remembered: they
@@ -27,13 +30,20 @@ pub fn apply(state: &mut ConfigState, index: u64, cmd: &Command) -> CommandResul
 }
 
 fn remember_request(state: &mut ConfigState, index: u64, at_ms: i64, rid: &str, r: &CommandResult) {
-    let record = RequestRecord { index, at_ms, result: r.clone() };
+    let record = RequestRecord {
+        index,
+        at_ms,
+        result: r.clone(),
+    };
     state.requests.insert(rid.to_string(), record);
     state.request_order.insert(index, rid.to_string());
     state.touch(StateKey::Request(rid.to_string()));
     // Forget the oldest ids: past the count bound, or older than the TTL by proposer time.
     while let Some((&first, rid)) = state.request_order.first_key_value() {
-        let expired = state.requests.get(rid).is_some_and(|r| r.at_ms < at_ms - REQUEST_TTL_MS);
+        let expired = state
+            .requests
+            .get(rid)
+            .is_some_and(|r| r.at_ms < at_ms - REQUEST_TTL_MS);
         if state.requests.len() <= REQUEST_IDS_MAX && !expired {
             break;
         }
@@ -50,7 +60,10 @@ fn refused(kind: K, message: impl Into<String>) -> CommandResult {
 
 fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> CommandResult {
     match op {
-        Op::InitCluster { cluster_id, n_shards } => {
+        Op::InitCluster {
+            cluster_id,
+            n_shards,
+        } => {
             if state.info.is_none() {
                 let info = ClusterInfo {
                     cluster_id: cluster_id.clone(),
@@ -62,7 +75,12 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             }
             CommandResult::Cluster(state.info.clone().expect("set above"))
         }
-        Op::UpsertMember { id, region, addr, voter } => {
+        Op::UpsertMember {
+            id,
+            region,
+            addr,
+            voter,
+        } => {
             let r = upsert_member(state, at_ms, *id, region, addr, *voter);
             if matches!(r, CommandResult::Member(_)) {
                 members_changed(state, index);
@@ -100,21 +118,59 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             state.touch(StateKey::NextNodeId);
             CommandResult::NodeId(id)
         }
-        Op::CreateTenant { id, name, token_hash } => {
-            create_tenant(state, at_ms, id, name, token_hash)
-        }
-        Op::PutObject { tenant, kind, id, parent, body, mode } => {
-            let put = Put { tenant, kind: *kind, id, parent, body, mode: *mode };
+        Op::CreateTenant {
+            id,
+            name,
+            token_hash,
+        } => create_tenant(state, at_ms, id, name, token_hash),
+        Op::PutObject {
+            tenant,
+            kind,
+            id,
+            parent,
+            body,
+            mode,
+            refs,
+        } => {
+            let put = Put {
+                tenant,
+                kind: *kind,
+                id,
+                parent,
+                body,
+                mode: *mode,
+                refs,
+            };
             put_object(state, index, at_ms, put)
         }
-        Op::DeleteObject { tenant, kind, id, if_match } => {
-            delete_object(state, tenant, *kind, id, *if_match)
-        }
-        Op::AlarmTransition { tenant, alarm_id, expected_seq, state: s, evaluator, reason } => {
-            let t = Transition { tenant, alarm_id, expected_seq: *expected_seq, state: s };
+        Op::DeleteObject {
+            tenant,
+            kind,
+            id,
+            if_match,
+        } => delete_object(state, tenant, *kind, id, *if_match),
+        Op::AlarmTransition {
+            tenant,
+            alarm_id,
+            expected_seq,
+            state: s,
+            evaluator,
+            reason,
+        } => {
+            let t = Transition {
+                tenant,
+                alarm_id,
+                expected_seq: *expected_seq,
+                state: s,
+            };
             alarm_transition(state, index, at_ms, t, *evaluator, reason)
         }
-        Op::RecordDelivery { tenant, event_id, notification_id, status } => {
+        Op::RecordDelivery {
+            tenant,
+            event_id,
+            notification_id,
+            status,
+        } => {
             let d = DeliveryRecord {
                 tenant: tenant.clone(),
                 event_id: event_id.clone(),
@@ -143,10 +199,20 @@ fn upsert_member(
     voter: bool,
 ) -> CommandResult {
     if state.removed.contains(&id) {
-        return refused(K::Conflict, format!("node id {id} was removed and is never reused"));
+        return refused(
+            K::Conflict,
+            format!("node id {id} was removed and is never reused"),
+        );
     }
-    if let Some(other) = state.members.values().find(|m| m.addr == addr && m.id != id) {
-        return refused(K::Conflict, format!("address {addr} belongs to node {}", other.id));
+    if let Some(other) = state
+        .members
+        .values()
+        .find(|m| m.addr == addr && m.id != id)
+    {
+        return refused(
+            K::Conflict,
+            format!("address {addr} belongs to node {}", other.id),
+        );
     }
     let m = state.members.entry(id).or_insert_with(|| MemberRecord {
         id,
@@ -176,7 +242,10 @@ fn create_tenant(
     token_hash: &str,
 ) -> CommandResult {
     if state.tenants.values().any(|t| t.name == name) {
-        return refused(K::Conflict, format!("a tenant named {name:?} already exists"));
+        return refused(
+            K::Conflict,
+            format!("a tenant named {name:?} already exists"),
+        );
     }
     if state.tenants.contains_key(id) || state.tokens.contains_key(token_hash) {
         return refused(K::Conflict, "tenant id or token already in use");
@@ -199,6 +268,30 @@ struct Put<'a> {
     parent: &'a Option<String>,
     body: &'a serde_json::Value,
     mode: PutMode,
+    refs: &'a [(ObjectKind, String)],
+}
+
+/// Refuses a put whose references are missing or that would pass the tenant's limit.
+fn check_put(state: &ConfigState, p: &Put<'_>, exists: bool) -> Option<CommandResult> {
+    if let Some((k, id)) = p
+        .refs
+        .iter()
+        .find(|(k, id)| state.object(p.tenant, *k, id).is_none())
+    {
+        return Some(refused(
+            K::Invalid,
+            format!("{} {id} does not exist", k.as_str()),
+        ));
+    }
+    let max = objects_per_tenant_max(p.kind);
+    if !exists && state.object_count(p.tenant, p.kind) >= max {
+        let what = p.kind.as_str();
+        return Some(refused(
+            K::Conflict,
+            format!("limit reached: a tenant may have at most {max} objects of kind {what}"),
+        ));
+    }
+    None
 }
 
 fn put_object(state: &mut ConfigState, index: u64, at_ms: i64, p: Put<'_>) -> CommandResult {
@@ -210,19 +303,31 @@ fn put_object(state: &mut ConfigState, index: u64, at_ms: i64, p: Put<'_>) -> Co
     {
         return refused(K::NotFound, format!("entity {parent} does not exist"));
     }
+    if let Some(r) = check_put(state, &p, state.object(p.tenant, p.kind, p.id).is_some()) {
+        return r;
+    }
     let key = (p.tenant.to_string(), p.kind, p.id.to_string());
     let existing = state.objects.get(&key);
     let created_at_ms = match (p.mode, existing) {
         (PutMode::Create, Some(_)) => {
-            return refused(K::Conflict, format!("{} {} already exists", p.kind.as_str(), p.id));
+            return refused(
+                K::Conflict,
+                format!("{} {} already exists", p.kind.as_str(), p.id),
+            );
         }
         (PutMode::Create, None) => at_ms,
         (PutMode::Replace { .. }, None) => {
-            return refused(K::NotFound, format!("{} {} does not exist", p.kind.as_str(), p.id));
+            return refused(
+                K::NotFound,
+                format!("{} {} does not exist", p.kind.as_str(), p.id),
+            );
         }
         (PutMode::Replace { if_match }, Some(o)) => {
             if if_match.is_some_and(|v| v != o.version) {
-                return refused(K::PreconditionFailed, "If-Match does not match the current ETag");
+                return refused(
+                    K::PreconditionFailed,
+                    "If-Match does not match the current ETag",
+                );
             }
             if o.parent != *p.parent {
                 return refused(K::Invalid, "an object cannot move to another entity");
@@ -236,12 +341,17 @@ fn put_object(state: &mut ConfigState, index: u64, at_ms: i64, p: Put<'_>) -> Co
         id: p.id.to_string(),
         parent: p.parent.clone(),
         body: p.body.clone(),
+        refs: p.refs.to_vec(),
         created_at_ms,
         updated_at_ms: at_ms,
         version: index,
     };
-    state.objects.insert(key, record.clone());
-    state.touch(StateKey::Object(p.tenant.to_string(), p.kind, p.id.to_string()));
+    state.insert_object(record.clone());
+    state.touch(StateKey::Object(
+        p.tenant.to_string(),
+        p.kind,
+        p.id.to_string(),
+    ));
     CommandResult::Object(record)
 }
 
@@ -253,10 +363,16 @@ fn delete_object(
     if_match: Option<u64>,
 ) -> CommandResult {
     let Some(o) = state.object(tenant, kind, id) else {
-        return refused(K::NotFound, format!("{} {id} does not exist", kind.as_str()));
+        return refused(
+            K::NotFound,
+            format!("{} {id} does not exist", kind.as_str()),
+        );
     };
     if if_match.is_some_and(|v| v != o.version) {
-        return refused(K::PreconditionFailed, "If-Match does not match the current ETag");
+        return refused(
+            K::PreconditionFailed,
+            "If-Match does not match the current ETag",
+        );
     }
     let mut removed = vec![(kind, id.to_string())];
     if kind == ObjectKind::Entity {
@@ -269,16 +385,56 @@ fn delete_object(
                 .map(|o| (o.kind, o.id.clone())),
         );
     }
+    if let Some(r) = refuse_referenced(state, tenant, &removed) {
+        return r;
+    }
     for (k, oid) in &removed {
-        state.objects.remove(&(tenant.to_string(), *k, oid.clone()));
+        state.remove_object(&(tenant.to_string(), *k, oid.clone()));
         state.touch(StateKey::Object(tenant.to_string(), *k, oid.clone()));
         if *k == ObjectKind::Alarm
-            && state.alarms.remove(&(tenant.to_string(), oid.clone())).is_some()
+            && state
+                .alarms
+                .remove(&(tenant.to_string(), oid.clone()))
+                .is_some()
         {
             state.touch(StateKey::Alarm(tenant.to_string(), oid.clone()));
         }
     }
     CommandResult::Deleted(removed)
+}
+
+/// Refuses a delete while an object outside the removed set still refers to a removed one,
+/// naming the referrers.
+fn refuse_referenced(
+    state: &ConfigState,
+    tenant: &str,
+    removed: &[(ObjectKind, String)],
+) -> Option<CommandResult> {
+    for (k, id) in removed {
+        let outside: Vec<String> = state
+            .referrers(tenant, *k, id)
+            .into_iter()
+            .filter(|r| !removed.contains(r))
+            .map(|(rk, rid)| format!("{} {rid}", rk.as_str()))
+            .collect();
+        if !outside.is_empty() {
+            let more = outside.len().saturating_sub(REFERRERS_SHOWN_MAX);
+            let mut names = outside
+                .into_iter()
+                .take(REFERRERS_SHOWN_MAX)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if more > 0 {
+                names.push_str(&format!(" and {more} more"));
+            }
+            let what = k.as_str();
+            return Some(refused(
+                K::Conflict,
+                format!("{what} {id} is still referenced by {names}"),
+            ));
+        }
+    }
+    None
 }
 
 struct Transition<'a> {
@@ -296,7 +452,10 @@ fn alarm_transition(
     evaluator: u64,
     reason: &str,
 ) -> CommandResult {
-    if state.object(t.tenant, ObjectKind::Alarm, t.alarm_id).is_none() {
+    if state
+        .object(t.tenant, ObjectKind::Alarm, t.alarm_id)
+        .is_none()
+    {
         return refused(K::NotFound, format!("alarm {} does not exist", t.alarm_id));
     }
     let key = (t.tenant.to_string(), t.alarm_id.to_string());
@@ -305,7 +464,10 @@ fn alarm_transition(
         None => (0, "UNKNOWN".to_string()),
     };
     if seq != t.expected_seq {
-        return refused(K::Conflict, format!("alarm sequence is {seq}, not {}", t.expected_seq));
+        return refused(
+            K::Conflict,
+            format!("alarm sequence is {seq}, not {}", t.expected_seq),
+        );
     }
     let record = AlarmStateRecord {
         tenant: t.tenant.to_string(),
@@ -326,7 +488,9 @@ fn alarm_transition(
             state.touch(StateKey::AlarmChange(old.index));
         }
     }
-    state.touch(StateKey::Alarm(t.tenant.to_string(), t.alarm_id.to_string()));
+    state.touch(StateKey::Alarm(
+        t.tenant.to_string(),
+        t.alarm_id.to_string(),
+    ));
     CommandResult::Alarm(record)
 }
-

@@ -36,14 +36,23 @@ pub enum Op {
     /// Records the cluster's identity once, at bootstrap.
     InitCluster { cluster_id: String, n_shards: u32 },
     /// Adds a member or updates its address/region. Refused for a removed id.
-    UpsertMember { id: u64, region: String, addr: String, voter: bool },
+    UpsertMember {
+        id: u64,
+        region: String,
+        addr: String,
+        voter: bool,
+    },
     /// Removes a member; its id is never accepted again.
     RemoveMember { id: u64 },
     /// Liveness as decided by the leader.
     SetMemberStatus { id: u64, up: bool },
     /// Reserves a fresh node id for a joining node.
     ReserveNodeId,
-    CreateTenant { id: String, name: String, token_hash: String },
+    CreateTenant {
+        id: String,
+        name: String,
+        token_hash: String,
+    },
     PutObject {
         tenant: String,
         kind: ObjectKind,
@@ -51,8 +60,17 @@ pub enum Op {
         parent: Option<String>,
         body: serde_json::Value,
         mode: PutMode,
+        /// Objects of the same tenant this one depends on: each must exist when this applies,
+        /// and none of them can be deleted while this object refers to it.
+        #[serde(default)]
+        refs: Vec<(ObjectKind, String)>,
     },
-    DeleteObject { tenant: String, kind: ObjectKind, id: String, if_match: Option<u64> },
+    DeleteObject {
+        tenant: String,
+        kind: ObjectKind,
+        id: String,
+        if_match: Option<u64>,
+    },
     /// Compare-and-set of an alarm's state: applies only if the alarm's sequence equals
     /// `expected_seq`, so two evaluators can never both record the same transition.
     AlarmTransition {
@@ -64,7 +82,12 @@ pub enum Op {
         reason: String,
     },
     /// A notification for an alarm transition was delivered.
-    RecordDelivery { tenant: String, event_id: String, notification_id: String, status: String },
+    RecordDelivery {
+        tenant: String,
+        event_id: String,
+        notification_id: String,
+        status: String,
+    },
 }
 
 impl Op {
@@ -101,7 +124,10 @@ pub struct ApplyError {
 
 impl ApplyError {
     pub fn new(kind: ApplyErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 

@@ -9,8 +9,10 @@ mod records;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_refs;
 
-pub use apply::apply;
+pub use apply::{REFERRERS_SHOWN_MAX, apply};
 pub use command::{ApplyError, ApplyErrorKind, Command, CommandResult, Op, PutMode};
 pub use records::{
     AlarmStateRecord, ClusterInfo, DeliveryRecord, MemberRecord, ObjectKind, ObjectRecord,
@@ -24,3 +26,14 @@ pub const REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;
 pub const REQUEST_IDS_MAX: usize = 100_000;
 /// The most alarm state changes kept for the change log.
 pub const ALARM_CHANGES_MAX: usize = 10_000;
+
+/// The most objects of one kind a tenant may hold (enforced by `apply`, so every node agrees).
+/// Defaults, documented in the API reference: 10,000 entities, 50,000 checks, 50,000 alarms,
+/// 1,000 notifications, 1,000 notification plans, 1,000 suppressions.
+pub const fn objects_per_tenant_max(kind: ObjectKind) -> usize {
+    match kind {
+        ObjectKind::Entity => 10_000,
+        ObjectKind::Check | ObjectKind::Alarm => 50_000,
+        ObjectKind::Notification | ObjectKind::Plan | ObjectKind::Suppression => 1_000,
+    }
+}

@@ -90,6 +90,10 @@ pub struct ObjectRecord {
     /// The owning entity for checks and alarms.
     pub parent: Option<String>,
     pub body: serde_json::Value,
+    /// Objects this one depends on (an alarm's check and plan, a plan's notifications): each
+    /// must exist when this object is written, and none can be deleted while this one exists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<(ObjectKind, String)>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     /// Log index of the last change: the object's ETag.

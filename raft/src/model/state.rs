@@ -48,6 +48,10 @@ pub struct ConfigState {
     pub(crate) tenants: BTreeMap<String, TenantRecord>,
     pub(crate) tokens: BTreeMap<String, String>,
     pub(crate) objects: BTreeMap<ObjKey, ObjectRecord>,
+    /// Derived from `objects` (never persisted): objects per (tenant, kind), for the limits.
+    pub(crate) counts: BTreeMap<(String, ObjectKind), usize>,
+    /// Derived from `objects` (never persisted): who refers to an object, by its key.
+    pub(crate) referrers: BTreeMap<ObjKey, BTreeSet<(ObjectKind, String)>>,
     pub(crate) alarms: BTreeMap<(String, String), AlarmStateRecord>,
     pub(crate) alarm_changes: VecDeque<AlarmStateRecord>,
     pub(crate) deliveries: BTreeMap<String, DeliveryRecord>,
@@ -80,7 +84,10 @@ impl ConfigState {
     /// Keys changed since the last call, with their current encoded value (None = deleted).
     pub fn take_changes(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
         let dirty = std::mem::take(&mut self.dirty);
-        dirty.into_iter().map(|k| (encode_key(&k), self.encode_value(&k))).collect()
+        dirty
+            .into_iter()
+            .map(|k| (encode_key(&k), self.encode_value(&k)))
+            .collect()
     }
 
     fn encode_value(&self, key: &StateKey) -> Option<Vec<u8>> {
@@ -92,14 +99,21 @@ impl ConfigState {
             StateKey::Member(id) => self.members.get(id).and_then(|v| json(v)),
             StateKey::Removed(id) => self.removed.contains(id).then(|| b"1".to_vec()),
             StateKey::Tenant(t) => self.tenants.get(t).and_then(|v| json(v)),
-            StateKey::Object(t, k, id) => {
-                self.objects.get(&(t.clone(), *k, id.clone())).and_then(|v| json(v))
-            }
-            StateKey::Alarm(t, a) => self.alarms.get(&(t.clone(), a.clone())).and_then(|v| json(v)),
+            StateKey::Object(t, k, id) => self
+                .objects
+                .get(&(t.clone(), *k, id.clone()))
+                .and_then(|v| json(v)),
+            StateKey::Alarm(t, a) => self
+                .alarms
+                .get(&(t.clone(), a.clone()))
+                .and_then(|v| json(v)),
             StateKey::Delivery(e) => self.deliveries.get(e).and_then(|v| json(v)),
             StateKey::Request(r) => self.requests.get(r).and_then(|v| json(v)),
             StateKey::AlarmChange(index) => {
-                let i = self.alarm_changes.binary_search_by_key(index, |c| c.index).ok()?;
+                let i = self
+                    .alarm_changes
+                    .binary_search_by_key(index, |c| c.index)
+                    .ok()?;
                 json(&self.alarm_changes[i])
             }
         }
@@ -123,8 +137,7 @@ impl ConfigState {
                 }
                 "t" => s.insert_tenant(serde_json::from_slice(&v)?),
                 "o" => {
-                    let o: ObjectRecord = serde_json::from_slice(&v)?;
-                    s.objects.insert((o.tenant.clone(), o.kind, o.id.clone()), o);
+                    s.insert_object(serde_json::from_slice(&v)?);
                 }
                 "a" => {
                     let a: AlarmStateRecord = serde_json::from_slice(&v)?;
@@ -146,6 +159,44 @@ impl ConfigState {
         Ok(s)
     }
 
+    /// Inserts or replaces an object, keeping the derived counts and referrers in step.
+    pub(crate) fn insert_object(&mut self, o: ObjectRecord) {
+        let key = (o.tenant.clone(), o.kind, o.id.clone());
+        if self.objects.contains_key(&key) {
+            self.remove_object(&key);
+        }
+        *self.counts.entry((o.tenant.clone(), o.kind)).or_default() += 1;
+        for (k, id) in &o.refs {
+            let target = (o.tenant.clone(), *k, id.clone());
+            self.referrers
+                .entry(target)
+                .or_default()
+                .insert((o.kind, o.id.clone()));
+        }
+        self.objects.insert(key, o);
+    }
+
+    /// Removes an object, keeping the derived counts and referrers in step.
+    pub(crate) fn remove_object(&mut self, key: &ObjKey) -> Option<ObjectRecord> {
+        let o = self.objects.remove(key)?;
+        if let Some(n) = self.counts.get_mut(&(o.tenant.clone(), o.kind)) {
+            *n -= 1;
+            if *n == 0 {
+                self.counts.remove(&(o.tenant.clone(), o.kind));
+            }
+        }
+        for (k, id) in &o.refs {
+            let target = (o.tenant.clone(), *k, id.clone());
+            if let Some(set) = self.referrers.get_mut(&target) {
+                set.remove(&(o.kind, o.id.clone()));
+                if set.is_empty() {
+                    self.referrers.remove(&target);
+                }
+            }
+        }
+        Some(o)
+    }
+
     pub(crate) fn insert_tenant(&mut self, t: TenantRecord) {
         self.tokens.insert(t.token_hash.clone(), t.id.clone());
         self.tenants.insert(t.id.clone(), t);
@@ -155,13 +206,29 @@ impl ConfigState {
     /// whole state, e.g. after installing a snapshot).
     pub fn mark_all_dirty(&mut self) {
         let mut keys = vec![StateKey::Info, StateKey::NextNodeId, StateKey::MembersEpoch];
-        keys.extend(self.alarm_changes.iter().map(|c| StateKey::AlarmChange(c.index)));
+        keys.extend(
+            self.alarm_changes
+                .iter()
+                .map(|c| StateKey::AlarmChange(c.index)),
+        );
         keys.extend(self.members.keys().map(|id| StateKey::Member(*id)));
         keys.extend(self.removed.iter().map(|id| StateKey::Removed(*id)));
         keys.extend(self.tenants.keys().map(|t| StateKey::Tenant(t.clone())));
-        keys.extend(self.objects.keys().map(|(t, k, i)| StateKey::Object(t.clone(), *k, i.clone())));
-        keys.extend(self.alarms.keys().map(|(t, a)| StateKey::Alarm(t.clone(), a.clone())));
-        keys.extend(self.deliveries.keys().map(|e| StateKey::Delivery(e.clone())));
+        keys.extend(
+            self.objects
+                .keys()
+                .map(|(t, k, i)| StateKey::Object(t.clone(), *k, i.clone())),
+        );
+        keys.extend(
+            self.alarms
+                .keys()
+                .map(|(t, a)| StateKey::Alarm(t.clone(), a.clone())),
+        );
+        keys.extend(
+            self.deliveries
+                .keys()
+                .map(|e| StateKey::Delivery(e.clone())),
+        );
         keys.extend(self.requests.keys().map(|r| StateKey::Request(r.clone())));
         self.dirty.extend(keys);
     }
@@ -200,7 +267,7 @@ impl ConfigState {
             s.insert_tenant(t);
         }
         for o in image.objects {
-            s.objects.insert((o.tenant.clone(), o.kind, o.id.clone()), o);
+            s.insert_object(o);
         }
         for a in image.alarms {
             s.alarms.insert((a.tenant.clone(), a.alarm_id.clone()), a);
@@ -210,7 +277,14 @@ impl ConfigState {
         }
         for (k, index, at_ms, result) in image.requests {
             s.request_order.insert(index, k.clone());
-            s.requests.insert(k, RequestRecord { index, at_ms, result });
+            s.requests.insert(
+                k,
+                RequestRecord {
+                    index,
+                    at_ms,
+                    result,
+                },
+            );
         }
         s
     }
@@ -247,10 +321,13 @@ impl ConfigState {
     }
     /// The tenant whose token hashes to `token_hash`.
     pub fn tenant_by_token_hash(&self, token_hash: &str) -> Option<&TenantRecord> {
-        self.tokens.get(token_hash).and_then(|id| self.tenants.get(id))
+        self.tokens
+            .get(token_hash)
+            .and_then(|id| self.tenants.get(id))
     }
     pub fn object(&self, tenant: &str, kind: ObjectKind, id: &str) -> Option<&ObjectRecord> {
-        self.objects.get(&(tenant.to_string(), kind, id.to_string()))
+        self.objects
+            .get(&(tenant.to_string(), kind, id.to_string()))
     }
     /// Objects of one kind for a tenant, in id order, starting after `after` (exclusive).
     pub fn objects_after<'a>(
@@ -265,6 +342,21 @@ impl ConfigState {
             .take_while(move |((t, k, _), _)| t == tenant && *k == kind)
             .filter(move |((_, _, id), _)| after.is_none_or(|a| id.as_str() > a))
             .map(|(_, o)| o)
+    }
+    /// How many objects of `kind` the tenant has.
+    pub fn object_count(&self, tenant: &str, kind: ObjectKind) -> usize {
+        self.counts
+            .get(&(tenant.to_string(), kind))
+            .copied()
+            .unwrap_or(0)
+    }
+    /// The objects that refer to (tenant, kind, id), as (kind, id) in order.
+    pub fn referrers(&self, tenant: &str, kind: ObjectKind, id: &str) -> Vec<(ObjectKind, String)> {
+        let key = (tenant.to_string(), kind, id.to_string());
+        self.referrers
+            .get(&key)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
     pub fn alarm_state(&self, tenant: &str, alarm_id: &str) -> Option<&AlarmStateRecord> {
         self.alarms.get(&(tenant.to_string(), alarm_id.to_string()))

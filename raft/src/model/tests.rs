@@ -6,13 +6,24 @@ use crate::model::{Command, CommandResult, ConfigState, ObjectKind, Op, PutMode}
 use serde_json::json;
 
 fn cmd(op: Op) -> Command {
-    Command { request_id: None, at_ms: 1_000, op }
+    Command {
+        request_id: None,
+        at_ms: 1_000,
+        op,
+    }
 }
 
 fn with_tenant() -> ConfigState {
     let mut s = ConfigState::default();
-    let op = Op::CreateTenant { id: "t1".into(), name: "acme".into(), token_hash: "h1".into() };
-    assert!(matches!(apply(&mut s, 1, &cmd(op)), CommandResult::Tenant(_)));
+    let op = Op::CreateTenant {
+        id: "t1".into(),
+        name: "acme".into(),
+        token_hash: "h1".into(),
+    };
+    assert!(matches!(
+        apply(&mut s, 1, &cmd(op)),
+        CommandResult::Tenant(_)
+    ));
     s
 }
 
@@ -24,6 +35,7 @@ fn put(id: &str, parent: Option<&str>, kind: ObjectKind, mode: PutMode) -> Op {
         parent: parent.map(str::to_string),
         body: json!({"label": id}),
         mode,
+        refs: vec![],
     }
 }
 
@@ -42,16 +54,36 @@ fn retried_request_id_applies_once_and_returns_first_result() {
     let first = apply(&mut s, 2, &c);
     let again = apply(&mut s, 3, &c);
     assert_eq!(first, again);
-    assert_eq!(s.object("t1", ObjectKind::Entity, "en1").map(|o| o.version), Some(2));
+    assert_eq!(
+        s.object("t1", ObjectKind::Entity, "en1").map(|o| o.version),
+        Some(2)
+    );
 }
 
 #[test]
 fn if_match_checks_the_version() {
     let mut s = with_tenant();
-    apply(&mut s, 2, &cmd(put("en1", None, ObjectKind::Entity, PutMode::Create)));
-    let stale = put("en1", None, ObjectKind::Entity, PutMode::Replace { if_match: Some(1) });
-    assert_eq!(refused_kind(&apply(&mut s, 3, &cmd(stale))), Some(ApplyErrorKind::PreconditionFailed));
-    let fresh = put("en1", None, ObjectKind::Entity, PutMode::Replace { if_match: Some(2) });
+    apply(
+        &mut s,
+        2,
+        &cmd(put("en1", None, ObjectKind::Entity, PutMode::Create)),
+    );
+    let stale = put(
+        "en1",
+        None,
+        ObjectKind::Entity,
+        PutMode::Replace { if_match: Some(1) },
+    );
+    assert_eq!(
+        refused_kind(&apply(&mut s, 3, &cmd(stale))),
+        Some(ApplyErrorKind::PreconditionFailed)
+    );
+    let fresh = put(
+        "en1",
+        None,
+        ObjectKind::Entity,
+        PutMode::Replace { if_match: Some(2) },
+    );
     assert!(matches!(apply(&mut s, 4, &cmd(fresh)), CommandResult::Object(o) if o.version == 4));
 }
 
@@ -60,17 +92,40 @@ fn create_twice_conflicts_and_replace_missing_is_not_found() {
     let mut s = with_tenant();
     let c = put("en1", None, ObjectKind::Entity, PutMode::Create);
     apply(&mut s, 2, &cmd(c.clone()));
-    assert_eq!(refused_kind(&apply(&mut s, 3, &cmd(c))), Some(ApplyErrorKind::Conflict));
-    let r = put("en9", None, ObjectKind::Entity, PutMode::Replace { if_match: None });
-    assert_eq!(refused_kind(&apply(&mut s, 4, &cmd(r))), Some(ApplyErrorKind::NotFound));
+    assert_eq!(
+        refused_kind(&apply(&mut s, 3, &cmd(c))),
+        Some(ApplyErrorKind::Conflict)
+    );
+    let r = put(
+        "en9",
+        None,
+        ObjectKind::Entity,
+        PutMode::Replace { if_match: None },
+    );
+    assert_eq!(
+        refused_kind(&apply(&mut s, 4, &cmd(r))),
+        Some(ApplyErrorKind::NotFound)
+    );
 }
 
 #[test]
 fn deleting_an_entity_removes_its_checks_and_alarms() {
     let mut s = with_tenant();
-    apply(&mut s, 2, &cmd(put("en1", None, ObjectKind::Entity, PutMode::Create)));
-    apply(&mut s, 3, &cmd(put("ch1", Some("en1"), ObjectKind::Check, PutMode::Create)));
-    apply(&mut s, 4, &cmd(put("al1", Some("en1"), ObjectKind::Alarm, PutMode::Create)));
+    apply(
+        &mut s,
+        2,
+        &cmd(put("en1", None, ObjectKind::Entity, PutMode::Create)),
+    );
+    apply(
+        &mut s,
+        3,
+        &cmd(put("ch1", Some("en1"), ObjectKind::Check, PutMode::Create)),
+    );
+    apply(
+        &mut s,
+        4,
+        &cmd(put("al1", Some("en1"), ObjectKind::Alarm, PutMode::Create)),
+    );
     let del = Op::DeleteObject {
         tenant: "t1".into(),
         kind: ObjectKind::Entity,
@@ -78,7 +133,10 @@ fn deleting_an_entity_removes_its_checks_and_alarms() {
         if_match: None,
     };
     let r = apply(&mut s, 5, &cmd(del));
-    assert!(matches!(r, CommandResult::Deleted(ref v) if v.len() == 3), "{r:?}");
+    assert!(
+        matches!(r, CommandResult::Deleted(ref v) if v.len() == 3),
+        "{r:?}"
+    );
     assert!(s.object("t1", ObjectKind::Check, "ch1").is_none());
     assert!(s.object("t1", ObjectKind::Alarm, "al1").is_none());
 }
@@ -86,20 +144,42 @@ fn deleting_an_entity_removes_its_checks_and_alarms() {
 #[test]
 fn a_removed_node_id_is_never_reused() {
     let mut s = ConfigState::default();
-    let up = |id| Op::UpsertMember { id, region: "r".into(), addr: format!("a{id}"), voter: true };
+    let up = |id| Op::UpsertMember {
+        id,
+        region: "r".into(),
+        addr: format!("a{id}"),
+        voter: true,
+    };
     apply(&mut s, 1, &cmd(up(1)));
     apply(&mut s, 2, &cmd(up(2)));
     apply(&mut s, 3, &cmd(Op::RemoveMember { id: 2 }));
-    assert_eq!(refused_kind(&apply(&mut s, 4, &cmd(up(2)))), Some(ApplyErrorKind::Conflict));
-    assert_eq!(apply(&mut s, 5, &cmd(Op::ReserveNodeId)), CommandResult::NodeId(3));
-    assert_eq!(apply(&mut s, 6, &cmd(Op::ReserveNodeId)), CommandResult::NodeId(4));
+    assert_eq!(
+        refused_kind(&apply(&mut s, 4, &cmd(up(2)))),
+        Some(ApplyErrorKind::Conflict)
+    );
+    assert_eq!(
+        apply(&mut s, 5, &cmd(Op::ReserveNodeId)),
+        CommandResult::NodeId(3)
+    );
+    assert_eq!(
+        apply(&mut s, 6, &cmd(Op::ReserveNodeId)),
+        CommandResult::NodeId(4)
+    );
 }
 
 #[test]
 fn alarm_transition_is_a_compare_and_set() {
     let mut s = with_tenant();
-    apply(&mut s, 2, &cmd(put("en1", None, ObjectKind::Entity, PutMode::Create)));
-    apply(&mut s, 3, &cmd(put("al1", Some("en1"), ObjectKind::Alarm, PutMode::Create)));
+    apply(
+        &mut s,
+        2,
+        &cmd(put("en1", None, ObjectKind::Entity, PutMode::Create)),
+    );
+    apply(
+        &mut s,
+        3,
+        &cmd(put("al1", Some("en1"), ObjectKind::Alarm, PutMode::Create)),
+    );
     let tr = |seq| Op::AlarmTransition {
         tenant: "t1".into(),
         alarm_id: "al1".into(),
@@ -110,7 +190,10 @@ fn alarm_transition_is_a_compare_and_set() {
     };
     assert!(matches!(apply(&mut s, 4, &cmd(tr(0))), CommandResult::Alarm(a) if a.seq == 1));
     // A second evaluator that read seq 0 loses.
-    assert_eq!(refused_kind(&apply(&mut s, 5, &cmd(tr(0)))), Some(ApplyErrorKind::Conflict));
+    assert_eq!(
+        refused_kind(&apply(&mut s, 5, &cmd(tr(0)))),
+        Some(ApplyErrorKind::Conflict)
+    );
     assert_eq!(s.alarm_changes().count(), 1);
 }
 
@@ -146,8 +229,18 @@ fn persisted_changes_and_images_round_trip() {
         put("en1", None, ObjectKind::Entity, PutMode::Create),
         put("ch1", Some("en1"), ObjectKind::Check, PutMode::Create),
         put("en2", None, ObjectKind::Entity, PutMode::Create),
-        Op::DeleteObject { tenant: "t1".into(), kind: ObjectKind::Entity, id: "en2".into(), if_match: None },
-        Op::UpsertMember { id: 1, region: "r".into(), addr: "a".into(), voter: true },
+        Op::DeleteObject {
+            tenant: "t1".into(),
+            kind: ObjectKind::Entity,
+            id: "en2".into(),
+            if_match: None,
+        },
+        Op::UpsertMember {
+            id: 1,
+            region: "r".into(),
+            addr: "a".into(),
+            voter: true,
+        },
     ];
     for (i, op) in ops.into_iter().enumerate() {
         let mut c = cmd(op);
@@ -172,10 +265,21 @@ fn persisted_changes_and_images_round_trip() {
 fn lists_page_by_id_within_tenant_and_kind() {
     let mut s = with_tenant();
     for (i, id) in ["en1", "en2", "en3"].iter().enumerate() {
-        apply(&mut s, 2 + i as u64, &cmd(put(id, None, ObjectKind::Entity, PutMode::Create)));
+        apply(
+            &mut s,
+            2 + i as u64,
+            &cmd(put(id, None, ObjectKind::Entity, PutMode::Create)),
+        );
     }
-    apply(&mut s, 9, &cmd(put("ch1", Some("en1"), ObjectKind::Check, PutMode::Create)));
-    let ids: Vec<_> = s.objects_after("t1", ObjectKind::Entity, Some("en1")).map(|o| o.id.as_str()).collect();
+    apply(
+        &mut s,
+        9,
+        &cmd(put("ch1", Some("en1"), ObjectKind::Check, PutMode::Create)),
+    );
+    let ids: Vec<_> = s
+        .objects_after("t1", ObjectKind::Entity, Some("en1"))
+        .map(|o| o.id.as_str())
+        .collect();
     assert_eq!(ids, ["en2", "en3"]);
     assert_eq!(s.objects_after("t1", ObjectKind::Check, None).count(), 1);
     assert_eq!(s.objects_after("t2", ObjectKind::Entity, None).count(), 0);

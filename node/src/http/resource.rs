@@ -1,0 +1,398 @@
+//! The shared logic of every tenant resource (entities, checks, alarms, notifications, plans,
+//! suppressions): create, read, update, delete and list, with ETag / If-Match,
+//! Idempotency-Key, `limit` / `marker`, tenant isolation and nesting under an entity.
+//!
+//! A resource only says how to turn a request body into a stored body (`Resource::prepare`) and
+//! what to add when it is shown (`Resource::decorate`). Updates merge the sent fields over the
+//! stored body (a `null` removes a field) and validate the result as a whole, so create and
+//! update share one validation.
+
+use axum::Router;
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRequestParts, Query, RawPathParams, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use meridian_raft::model::{
+    ApplyErrorKind, CommandResult, ConfigState, ObjectKind, ObjectRecord, Op, PutMode,
+};
+use serde_json::{Map, Value};
+
+use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, TenantAuth};
+use super::{error_response, etag, idempotency_key, if_match, page};
+use crate::criteria::CriteriaError;
+use crate::error::Error;
+use crate::node::new_id;
+
+/// Fields the server owns: ignored when a client sends them back (e.g. a GET body re-PUT).
+pub const READ_ONLY_FIELDS: [&str; 5] = ["id", "entity_id", "created_at", "updated_at", "state"];
+/// Most read-merge-write rounds for a PUT without If-Match that races other writers.
+pub const UPDATE_ATTEMPTS_MAX: u32 = 5;
+
+/// What a handler can answer besides success: an API error, or a criteria parse error whose
+/// `details` locate the bad token.
+#[derive(Debug)]
+pub enum Rejection {
+    Api(ApiError),
+    Parse {
+        field: &'static str,
+        error: CriteriaError,
+    },
+}
+
+impl<E: Into<Error>> From<E> for Rejection {
+    fn from(e: E) -> Self {
+        Rejection::Api(ApiError(e.into()))
+    }
+}
+
+impl From<ApiError> for Rejection {
+    fn from(e: ApiError) -> Self {
+        Rejection::Api(e)
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Api(e) => e.into_response(),
+            Rejection::Parse { field, error } => {
+                let details = serde_json::to_value(&error).unwrap_or(Value::Null);
+                let message = format!("{field}: {error}");
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    "alarmParseError",
+                    &message,
+                    details,
+                )
+            }
+        }
+    }
+}
+
+pub type RResult<T> = Result<T, Rejection>;
+
+/// What `prepare` sees: the applied state, the caller and where the object lives.
+pub struct Ctx<'a> {
+    pub state: &'a ConfigState,
+    pub tenant: &'a str,
+    /// The entity a check or alarm belongs to.
+    pub parent: Option<&'a str>,
+}
+
+/// A validated body to store, with the objects it depends on (checked again inside `apply`).
+pub struct Prepared {
+    pub body: Value,
+    pub refs: Vec<(ObjectKind, String)>,
+}
+
+/// One kind of tenant object.
+pub trait Resource: Send + Sync + 'static {
+    const KIND: ObjectKind;
+    /// The collection's route; nested kinds contain `{entity_id}`.
+    const COLLECTION: &'static str;
+    /// Validates a whole body (the sent fields merged over the stored ones) and normalises it.
+    fn prepare(ctx: &Ctx<'_>, body: Map<String, Value>) -> RResult<Prepared>;
+    /// Adds derived fields when the object is shown.
+    fn decorate(_state: &ConfigState, _o: &ObjectRecord, _out: &mut Map<String, Value>) {}
+}
+
+/// Collection and item routes of `R`.
+pub fn routes<R: Resource>() -> Router<AppState> {
+    Router::new()
+        .route(R::COLLECTION, get(list::<R>).post(create::<R>))
+        .route(
+            &format!("{}/{{id}}", R::COLLECTION),
+            get(read::<R>).put(update::<R>).delete(remove::<R>),
+        )
+}
+
+/// The path parameters: the owning entity (nested kinds) and the object id (item routes).
+pub struct Loc {
+    pub parent: Option<String>,
+    pub id: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Loc {
+    type Rejection = RawPathParamsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawPathParams::from_request_parts(parts, state).await?;
+        let get = |k: &str| {
+            raw.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        Ok(Loc {
+            parent: get("entity_id"),
+            id: get("id"),
+        })
+    }
+}
+
+fn not_found(kind: ObjectKind, id: &str) -> Error {
+    Error::NotFound(format!("{} {id} does not exist", kind.as_str()))
+}
+
+/// The JSON shown for an object: its body without internal (`_`) fields, plus bookkeeping.
+pub fn object_json<R: Resource>(state: &ConfigState, o: &ObjectRecord) -> Value {
+    let mut out: Map<String, Value> = o.body.as_object().cloned().unwrap_or_default();
+    out.retain(|k, _| !k.starts_with('_'));
+    out.insert("id".into(), Value::String(o.id.clone()));
+    if let Some(p) = &o.parent {
+        out.insert("entity_id".into(), Value::String(p.clone()));
+    }
+    out.insert("created_at".into(), Value::from(o.created_at_ms));
+    out.insert("updated_at".into(), Value::from(o.updated_at_ms));
+    R::decorate(state, o, &mut out);
+    Value::Object(out)
+}
+
+fn location<R: Resource>(o: &ObjectRecord) -> String {
+    let base = R::COLLECTION.replace("{entity_id}", o.parent.as_deref().unwrap_or(""));
+    format!("{base}/{}", o.id)
+}
+
+fn object_response<R: Resource>(node: &AppState, status: StatusCode, o: &ObjectRecord) -> Response {
+    let json = node.state.read(|s| object_json::<R>(s, o));
+    let mut resp = (status, axum::Json(json)).into_response();
+    resp.headers_mut().insert(header::ETAG, etag(o.version));
+    if status == StatusCode::CREATED
+        && let Ok(loc) = location::<R>(o).parse()
+    {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+fn expect_object(r: CommandResult) -> Result<ObjectRecord, Error> {
+    match r {
+        CommandResult::Object(o) => Ok(o),
+        CommandResult::Refused(e) => Err(e.into()),
+        other => Err(Error::Internal(format!("unexpected result {other:?}"))),
+    }
+}
+
+/// The object at `loc` in the local state; 404 when absent, another tenant's, or under
+/// another entity than the path names.
+fn find<R: Resource>(node: &AppState, tenant: &str, loc: &Loc) -> Result<ObjectRecord, Error> {
+    let id = loc.id.as_deref().unwrap_or_default();
+    let o = node.state.read(|s| s.object(tenant, R::KIND, id).cloned());
+    o.filter(|o| o.parent == loc.parent)
+        .ok_or_else(|| not_found(R::KIND, id))
+}
+
+/// 404 unless the entity named by the path exists for this tenant.
+fn check_parent(node: &AppState, tenant: &str, loc: &Loc) -> Result<(), Error> {
+    match &loc.parent {
+        Some(en)
+            if node
+                .state
+                .read(|s| s.object(tenant, ObjectKind::Entity, en).is_none()) =>
+        {
+            Err(not_found(ObjectKind::Entity, en))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Sent fields over `base`: a `null` removes the field; server-owned fields are ignored.
+fn merge(base: Option<&Value>, input: Map<String, Value>) -> Map<String, Value> {
+    let mut body = base.and_then(Value::as_object).cloned().unwrap_or_default();
+    body.retain(|k, _| !k.starts_with('_'));
+    for (k, v) in input {
+        if READ_ONLY_FIELDS.contains(&k.as_str()) {
+            continue;
+        }
+        if v.is_null() {
+            body.remove(&k);
+        } else {
+            body.insert(k, v);
+        }
+    }
+    body
+}
+
+fn prepare<R: Resource>(
+    node: &AppState,
+    tenant: &str,
+    loc: &Loc,
+    body: Map<String, Value>,
+) -> RResult<Prepared> {
+    node.state.read(|s| {
+        R::prepare(
+            &Ctx {
+                state: s,
+                tenant,
+                parent: loc.parent.as_deref(),
+            },
+            body,
+        )
+    })
+}
+
+async fn create<R: Resource>(
+    State(node): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    loc: Loc,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<Map<String, Value>>,
+) -> RResult<Response> {
+    let rid = idempotency_key(&headers, &tenant)?;
+    // The body may name objects created through another node a moment ago.
+    node.read_barrier().await?;
+    check_parent(&node, &tenant, &loc)?;
+    let p = prepare::<R>(&node, &tenant, &loc, merge(None, input))?;
+    let op = Op::PutObject {
+        tenant: tenant.clone(),
+        kind: R::KIND,
+        id: new_id(R::KIND.id_prefix()),
+        parent: loc.parent.clone(),
+        body: p.body,
+        mode: PutMode::Create,
+        refs: p.refs,
+    };
+    let o = expect_object(node.write(op, rid).await?)?;
+    Ok(object_response::<R>(&node, StatusCode::CREATED, &o))
+}
+
+async fn read<R: Resource>(
+    State(node): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    loc: Loc,
+    Query(p): Query<ReadParams>,
+) -> RResult<Response> {
+    node.consistent_read(p.linearizable(true)?).await?;
+    Ok(object_response::<R>(
+        &node,
+        StatusCode::OK,
+        &find::<R>(&node, &tenant, &loc)?,
+    ))
+}
+
+/// `If-Match` as a version to check; 412 at once for a tag that is not one of ours.
+fn condition(headers: &HeaderMap) -> Result<Option<u64>, Error> {
+    match if_match(headers) {
+        Some(None) => Err(Error::PreconditionFailed(
+            "If-Match does not match the current ETag".into(),
+        )),
+        c => Ok(c.flatten()),
+    }
+}
+
+async fn update<R: Resource>(
+    State(node): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    loc: Loc,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<Map<String, Value>>,
+) -> RResult<Response> {
+    let rid = idempotency_key(&headers, &tenant)?;
+    let given = condition(&headers)?;
+    // Read-merge-write: the version check in apply makes it atomic. With If-Match the client's
+    // version is checked; without, a race with another writer is retried here.
+    for _ in 0..UPDATE_ATTEMPTS_MAX {
+        node.read_barrier().await?;
+        let current = find::<R>(&node, &tenant, &loc)?;
+        let p = prepare::<R>(
+            &node,
+            &tenant,
+            &loc,
+            merge(Some(&current.body), input.clone()),
+        )?;
+        let op = Op::PutObject {
+            tenant: tenant.clone(),
+            kind: R::KIND,
+            id: current.id.clone(),
+            parent: current.parent.clone(),
+            body: p.body,
+            mode: PutMode::Replace {
+                if_match: given.or(Some(current.version)),
+            },
+            refs: p.refs,
+        };
+        match node.write(op, rid.clone()).await? {
+            CommandResult::Refused(e)
+                if given.is_none() && e.kind == ApplyErrorKind::PreconditionFailed => {}
+            r => {
+                return Ok(object_response::<R>(
+                    &node,
+                    StatusCode::OK,
+                    &expect_object(r)?,
+                ));
+            }
+        }
+    }
+    let what = R::KIND.as_str();
+    Err(Error::Conflict(format!(
+        "{what}: changed by other writers on every attempt; retry"
+    ))
+    .into())
+}
+
+async fn remove<R: Resource>(
+    State(node): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    loc: Loc,
+    headers: HeaderMap,
+) -> RResult<Response> {
+    let rid = idempotency_key(&headers, &tenant)?;
+    let given = condition(&headers)?;
+    node.read_barrier().await?;
+    let id = loc.id.clone().unwrap_or_default();
+    let current = find::<R>(&node, &tenant, &loc);
+    let anywhere = node
+        .state
+        .read(|s| s.object(&tenant, R::KIND, &id).is_some());
+    // A retried delete (same Idempotency-Key) of an object that is gone answers as the first
+    // attempt did: apply returns the remembered result, or 404 if there was none.
+    if let Err(e) = current
+        && (rid.is_none() || anywhere)
+    {
+        return Err(e.into());
+    }
+    let op = Op::DeleteObject {
+        tenant,
+        kind: R::KIND,
+        id,
+        if_match: given,
+    };
+    deleted(node.write(op, rid).await?)
+}
+
+fn deleted(r: CommandResult) -> RResult<Response> {
+    match r {
+        CommandResult::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        CommandResult::Refused(e) => Err(Error::from(e).into()),
+        other => Err(Error::Internal(format!("unexpected result {other:?}")).into()),
+    }
+}
+
+async fn list<R: Resource>(
+    State(node): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    loc: Loc,
+    Query(p): Query<PageParams>,
+) -> RResult<Response> {
+    let limit = p.limit()?;
+    node.consistent_read(p.read().linearizable(false)?).await?;
+    check_parent(&node, &tenant, &loc)?;
+    let marker = p.marker.as_deref();
+    let mut values: Vec<Value> = node.state.read(|s| {
+        s.objects_after(&tenant, R::KIND, marker)
+            .filter(|o| o.parent == loc.parent)
+            .take(limit + 1)
+            .map(|o| object_json::<R>(s, o))
+            .collect()
+    });
+    let next = (values.len() > limit).then(|| {
+        values.truncate(limit);
+        values
+            .last()
+            .and_then(|v| v["id"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    });
+    Ok(axum::Json(page(values, limit, marker, next)).into_response())
+}
