@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+
+use crate::cli_http::ApiClient;
 use serde_json::Value;
 
 /// Prints a line to stdout; a closed pipe (e.g. `| head`) ends output quietly instead of
@@ -27,11 +29,6 @@ pub enum ClusterOp {
 /// Longest an operator command waits for an answer (admission waits for catch-up).
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(150);
 
-struct Client {
-    http: reqwest::Client,
-    token: String,
-}
-
 fn token(given: Option<String>) -> anyhow::Result<String> {
     if let Some(t) = given.or_else(|| std::env::var("MERIDIAN_ADMIN_TOKEN").ok()) {
         return Ok(t);
@@ -40,37 +37,6 @@ fn token(given: Option<String>) -> anyhow::Result<String> {
     std::fs::read_to_string(&path)
         .map(|t| t.trim().to_string())
         .context("no token: pass --token or set MERIDIAN_TOKEN (or MERIDIAN_ADMIN_TOKEN)")
-}
-
-impl Client {
-    fn new(token: String) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().timeout(CLI_TIMEOUT).build()?;
-        Ok(Self { http, token })
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        url: String,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if !status.is_success() {
-            let msg = json["message"].as_str().map(str::to_string).unwrap_or(text);
-            bail!("{status}: {msg}");
-        }
-        Ok(json)
-    }
 }
 
 pub fn cluster(op: ClusterOp) -> anyhow::Result<()> {
@@ -84,21 +50,14 @@ async fn run(op: ClusterOp) -> anyhow::Result<()> {
     use reqwest::Method;
     match op {
         ClusterOp::Init((node, tok)) => {
-            let c = Client::new(token(tok)?)?;
-            let v = c
-                .call(Method::POST, format!("http://{node}/v1/cluster/init"), None)
-                .await?;
-            out!(
-                "initialised cluster {} with node {}",
-                v["cluster_id"].as_str().unwrap_or("?"),
-                v["node_id"]
-            );
+            let c = ApiClient::new(&node, token(tok)?, CLI_TIMEOUT)?;
+            let v = c.call(Method::POST, "/v1/cluster/init", None, None).await?;
+            let id = v["cluster_id"].as_str().unwrap_or("?");
+            out!("initialised cluster {id} with node {}", v["node_id"]);
         }
         ClusterOp::Status((node, tok), output) => {
-            let c = Client::new(token(tok)?)?;
-            let v = c
-                .call(Method::GET, format!("http://{node}/v1/cluster"), None)
-                .await?;
+            let c = ApiClient::new(&node, token(tok)?, CLI_TIMEOUT)?;
+            let v = c.call(Method::GET, "/v1/cluster", None, None).await?;
             if output == "json" {
                 out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -106,32 +65,22 @@ async fn run(op: ClusterOp) -> anyhow::Result<()> {
             }
         }
         ClusterOp::Add((node, tok), new, voter) => {
-            let c = Client::new(token(tok)?)?;
-            let me = c
-                .call(Method::GET, format!("http://{new}/v1/node"), None)
+            let token = token(tok)?;
+            let newcomer = ApiClient::new(&new, token.clone(), CLI_TIMEOUT)?;
+            let me = newcomer.call(Method::GET, "/v1/node", None, None).await?;
+            let body = serde_json::json!({
+                "id": me["id"], "addr": me["addr"], "region": me["region"], "voter": voter,
+            });
+            let c = ApiClient::new(&node, token, CLI_TIMEOUT)?;
+            c.call(Method::POST, "/v1/cluster/nodes", Some(body), None)
                 .await?;
-            let body = serde_json::json!({"id": me["id"], "addr": me["addr"], "region": me["region"], "voter": voter});
-            c.call(
-                Method::POST,
-                format!("http://{node}/v1/cluster/nodes"),
-                Some(body),
-            )
-            .await?;
-            out!(
-                "added node {} ({}) as {}",
-                me["id"],
-                new,
-                if voter { "voter" } else { "learner" }
-            );
+            let role = if voter { "voter" } else { "learner" };
+            out!("added node {} ({new}) as {role}", me["id"]);
         }
         ClusterOp::Remove((node, tok), id) => {
-            let c = Client::new(token(tok)?)?;
-            c.call(
-                Method::DELETE,
-                format!("http://{node}/v1/cluster/nodes/{id}"),
-                None,
-            )
-            .await?;
+            let c = ApiClient::new(&node, token(tok)?, CLI_TIMEOUT)?;
+            let path = format!("/v1/cluster/nodes/{id}");
+            c.call(Method::DELETE, &path, None, None).await?;
             out!("removed node {id}");
         }
     }

@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
 
+use crate::cli_http::ApiClient;
+
 /// Longest a tenant command waits for one answer.
 pub const TENANT_CLI_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most pages `list --all` fetches.
@@ -146,43 +148,6 @@ fn nested(entity: Option<String>, what: &str) -> anyhow::Result<String> {
     Ok(format!("/v1/entities/{en}/{what}"))
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Client {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        if_match: Option<&str>,
-    ) -> anyhow::Result<Value> {
-        let url = format!("http://{}{path}", self.base);
-        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
-        if let Some(tag) = if_match {
-            req = req.header("If-Match", tag);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if !status.is_success() {
-            let msg = json["message"].as_str().map(str::to_string).unwrap_or(text);
-            bail!("{status}: {msg}");
-        }
-        Ok(json)
-    }
-}
-
 /// `--data`: inline JSON, `@file`, or `-` for standard input.
 fn read_data(data: &str) -> anyhow::Result<Value> {
     let text = if data == "-" {
@@ -204,14 +169,7 @@ async fn run(collection: &str, common: Common, action: Action) -> anyhow::Result
     let Some(token) = common.token else {
         bail!("no token: pass --token or set MERIDIAN_TOKEN")
     };
-    let http = reqwest::Client::builder()
-        .timeout(TENANT_CLI_TIMEOUT)
-        .build()?;
-    let c = Client {
-        http,
-        base: common.node,
-        token,
-    };
+    let c = ApiClient::new(&common.node, token, TENANT_CLI_TIMEOUT)?;
     let item = |id: &str| format!("{collection}/{id}");
     let (out, is_list) = match action {
         Action::List { limit, marker, all } => {
@@ -255,7 +213,7 @@ async fn run(collection: &str, common: Common, action: Action) -> anyhow::Result
 }
 
 async fn list(
-    c: &Client,
+    c: &ApiClient,
     collection: &str,
     limit: Option<usize>,
     marker: Option<String>,

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cli_client;
+pub mod cli_http;
 pub mod cli_tenant;
 pub mod cluster;
 pub mod config;

@@ -223,12 +223,22 @@ impl PageParams {
 }
 
 /// `{values, metadata: {count, limit, marker, next_marker}}`.
+/// `values` holds up to `limit + 1` items; the extra one only says another page follows, whose
+/// marker is the id (read by `id_of`) of the last item kept.
 pub fn page(
-    values: Vec<serde_json::Value>,
+    mut values: Vec<serde_json::Value>,
     limit: usize,
     marker: Option<&str>,
-    next: Option<String>,
+    id_of: fn(&serde_json::Value) -> Option<&str>,
 ) -> serde_json::Value {
+    let next = (values.len() > limit).then(|| {
+        values.truncate(limit);
+        values
+            .last()
+            .and_then(id_of)
+            .unwrap_or_default()
+            .to_string()
+    });
     serde_json::json!({
         "values": values,
         "metadata": {"count": values.len(), "limit": limit, "marker": marker, "next_marker": next},

@@ -379,20 +379,12 @@ async fn list<R: Resource>(
     node.consistent_read(p.read().linearizable(false)?).await?;
     check_parent(&node, &tenant, &loc)?;
     let marker = p.marker.as_deref();
-    let mut values: Vec<Value> = node.state.read(|s| {
+    let values: Vec<Value> = node.state.read(|s| {
         s.objects_after(&tenant, R::KIND, marker)
             .filter(|o| o.parent == loc.parent)
             .take(limit + 1)
             .map(|o| object_json::<R>(s, o))
             .collect()
     });
-    let next = (values.len() > limit).then(|| {
-        values.truncate(limit);
-        values
-            .last()
-            .and_then(|v| v["id"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    });
-    Ok(axum::Json(page(values, limit, marker, next)).into_response())
+    Ok(axum::Json(page(values, limit, marker, |v| v["id"].as_str())).into_response())
 }

@@ -77,20 +77,12 @@ async fn list(
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
     let marker = p.marker.as_deref();
-    let mut values: Vec<serde_json::Value> = node.state.read(|s| {
+    let values: Vec<serde_json::Value> = node.state.read(|s| {
         s.tenants()
             .filter(|t| marker.is_none_or(|m| t.id.as_str() > m))
             .take(limit + 1)
             .map(|t| serde_json::json!({"id": t.id, "name": t.name, "created_at": t.created_at_ms}))
             .collect()
     });
-    let next = (values.len() > limit).then(|| {
-        values.truncate(limit);
-        values
-            .last()
-            .and_then(|v| v["id"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    });
-    Ok(axum::Json(page(values, limit, marker, next)).into_response())
+    Ok(axum::Json(page(values, limit, marker, |v| v["id"].as_str())).into_response())
 }

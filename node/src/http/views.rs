@@ -48,20 +48,12 @@ async fn zones(
     node.consistent_read(p.read().linearizable(false)?).await?;
     let marker = p.marker.as_deref();
     let all = node.state.read(zone_list);
-    let mut values: Vec<Value> = all
+    let values: Vec<Value> = all
         .into_iter()
         .filter(|z| marker.is_none_or(|m| z["id"].as_str().unwrap_or("") > m))
         .take(limit + 1)
         .collect();
-    let next = (values.len() > limit).then(|| {
-        values.truncate(limit);
-        values
-            .last()
-            .and_then(|v| v["id"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    });
-    Ok(axum::Json(page(values, limit, marker, next)).into_response())
+    Ok(axum::Json(page(values, limit, marker, |v| v["id"].as_str())).into_response())
 }
 
 async fn zone(
@@ -132,7 +124,7 @@ async fn overview(
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
     let marker = p.marker.as_deref();
-    let mut values: Vec<Value> = node.state.read(|s| {
+    let values: Vec<Value> = node.state.read(|s| {
         let entities: Vec<&ObjectRecord> = s
             .objects_after(&tenant, ObjectKind::Entity, marker)
             .take(limit + 1)
@@ -147,13 +139,5 @@ async fn overview(
             })
             .collect()
     });
-    let next = (values.len() > limit).then(|| {
-        values.truncate(limit);
-        values
-            .last()
-            .and_then(|v| v["entity"]["id"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    });
-    Ok(axum::Json(page(values, limit, marker, next)).into_response())
+    Ok(axum::Json(page(values, limit, marker, |v| v["entity"]["id"].as_str())).into_response())
 }
