@@ -215,6 +215,7 @@ fn relate(left: Value<'_>, op: RelOp, right: Value<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::observation::tests::obs;
     use super::super::parse;
     use super::*;
 
@@ -224,18 +225,6 @@ mod tests {
 
     fn text(s: &str) -> MetricValue {
         MetricValue::Text(s.to_string())
-    }
-
-    fn obs(timestamp_ms: i64, metrics: &[(&str, MetricValue)]) -> Observation {
-        Observation {
-            timestamp_ms,
-            available: true,
-            status: "code=200".into(),
-            metrics: metrics
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        }
     }
 
     /// True when `condition` holds for `now` (and `prev`).

@@ -73,10 +73,11 @@ pub(crate) fn text_number(text: &str) -> Option<f64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn obs(timestamp_ms: i64, metrics: &[(&str, MetricValue)]) -> Observation {
+    /// An available observation with these metrics (shared by the criteria tests).
+    pub(crate) fn obs(timestamp_ms: i64, metrics: &[(&str, MetricValue)]) -> Observation {
         Observation {
             timestamp_ms,
             available: true,

@@ -1,11 +1,12 @@
-//! Tests of the pure model: each promise of `apply`, and that persistence round-trips.
+//! Tests of the pure model: each promise of `apply`, and that persistence round-trips. Its
+//! `cmd` and `with_tenant` fixtures serve the other model tests too.
 
 use super::apply;
 use super::{ApplyErrorKind, REQUEST_IDS_MAX, REQUEST_TTL_MS};
 use crate::model::{Command, CommandResult, ConfigState, ObjectKind, Op, PutMode};
 use serde_json::json;
 
-fn cmd(op: Op) -> Command {
+pub(super) fn cmd(op: Op) -> Command {
     Command {
         request_id: None,
         at_ms: 1_000,
@@ -13,7 +14,7 @@ fn cmd(op: Op) -> Command {
     }
 }
 
-fn with_tenant() -> ConfigState {
+pub(super) fn with_tenant() -> ConfigState {
     let mut s = ConfigState::default();
     let op = Op::CreateTenant {
         id: "t1".into(),

@@ -1,31 +1,10 @@
 //! Tests of references between objects and of the per-tenant limits, decided inside `apply`.
 
 use super::apply;
+use super::tests::{cmd, with_tenant};
 use super::{ApplyErrorKind, objects_per_tenant_max};
-use crate::model::{Command, CommandResult, ConfigState, ObjectKind, Op, PutMode};
+use crate::model::{CommandResult, ConfigState, ObjectKind, Op, PutMode};
 use serde_json::json;
-
-fn cmd(op: Op) -> Command {
-    Command {
-        request_id: None,
-        at_ms: 1_000,
-        op,
-    }
-}
-
-fn with_tenant() -> ConfigState {
-    let mut s = ConfigState::default();
-    let op = Op::CreateTenant {
-        id: "t1".into(),
-        name: "acme".into(),
-        token_hash: "h1".into(),
-    };
-    assert!(matches!(
-        apply(&mut s, 1, &cmd(op)),
-        CommandResult::Tenant(_)
-    ));
-    s
-}
 
 fn put(kind: ObjectKind, id: &str, parent: Option<&str>, refs: &[(ObjectKind, &str)]) -> Op {
     Op::PutObject {
