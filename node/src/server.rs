@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::serve::ListenerExt;
 use meridian_proto::PeerServer;
 use meridian_raft::network::{Network, Peers};
 use meridian_raft::{LogStore, Raft, StateMachine};
@@ -137,6 +138,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         let stop = async move {
             let _ = server_stop.changed().await;
         };
+        // Small request/response messages (Raft appends, API calls) must not wait for Nagle's
+        // algorithm to meet the peer's delayed ACK: that costs ~40 ms per round trip.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await
