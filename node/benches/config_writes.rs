@@ -36,6 +36,9 @@ const PHASES: [(usize, u64, u64); 2] = [(1, 2_000, 200), (64, 20_000, 2_000)];
 /// Meridian tenants writing, one per request slot (each slot acts as one client), so that the
 /// per-token rate limit (200/s per node) and entity cap (10,000 per tenant) stay out of the way.
 const TENANTS: usize = 64;
+/// The writes: Meridian creates an entity, etcd puts a new key (v3 JSON gateway).
+const CREATE: &str = "/v1/entities";
+const ETCD_PUT: &str = "/v3/kv/put";
 
 fn main() -> ExitCode {
     if let Err(e) = etcd_version() {
@@ -156,10 +159,7 @@ impl Procs {
             let text = std::fs::read_to_string(self.path(&format!("{name}.log")));
             let text = text.unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(10).collect();
-            eprintln!(
-                "--- {name} log, last lines, newest first ---\n{}",
-                tail.join("\n")
-            );
+            eprintln!("--- {name} log, newest first ---\n{}", tail.join("\n"));
         }
     }
 }
@@ -254,27 +254,24 @@ async fn start_meridian(procs: &mut Procs, http: &Client) -> Result<Target> {
         let what = format!("{addr} to see {MEMBERS} voters");
         wait_until(procs, &what, || sees_members(http, addr, MEMBERS, true)).await?;
     }
-    let mut tokens = Vec::new();
-    for i in 0..TENANTS {
-        let url = format!("http://{}/v1/tenants", addrs[i % MEMBERS]);
-        let tenant = call(
-            http,
-            &url,
-            Some(TOKEN),
-            json!({"name": format!("bench{i}")}),
-        )
-        .await?;
-        tokens.push(
-            tenant["token"]
-                .as_str()
-                .context("no tenant token")?
-                .to_string(),
-        );
-    }
-    let url = format!("http://{}/v1/entities", addrs[1]);
+    let tokens = create_tenants(http, &addrs).await?;
+    let url = format!("http://{}{CREATE}", addrs[1]);
     let entity = call(http, &url, Some(&tokens[0]), json!({"label": "b"})).await?;
     entity["id"].as_str().context("no entity id")?;
     Ok(Target::new("meridian", http, tokens, addrs))
+}
+
+/// Creates `TENANTS` tenants through each node in turn; returns their tokens.
+async fn create_tenants(http: &Client, addrs: &[String]) -> Result<Vec<String>> {
+    let mut tokens = Vec::new();
+    for i in 0..TENANTS {
+        let url = format!("http://{}/v1/tenants", addrs[i % MEMBERS]);
+        let body = json!({ "name": format!("bench{i}") });
+        let tenant = call(http, &url, Some(TOKEN), body).await?;
+        let token = tenant["token"].as_str().context("no tenant token")?;
+        tokens.push(token.to_string());
+    }
+    Ok(tokens)
 }
 
 fn cluster_init(addr: &str) -> Result<()> {
@@ -333,11 +330,7 @@ struct Target {
 
 impl Target {
     fn new(name: &'static str, http: &Client, tokens: Vec<String>, addrs: Vec<String>) -> Self {
-        let path = if name == "etcd" {
-            "/v3/kv/put"
-        } else {
-            "/v1/entities"
-        };
+        let path = if name == "etcd" { ETCD_PUT } else { CREATE };
         let urls = addrs.iter().map(|a| format!("http://{a}{path}")).collect();
         let (http, next) = (http.clone(), AtomicU64::new(0));
         Self {
@@ -359,10 +352,8 @@ impl Target {
             return (url, entity);
         }
         let key = base64(format!("bench/e{n}").as_bytes());
-        (
-            url,
-            json!({ "key": key, "value": base64(entity.to_string().as_bytes()) }),
-        )
+        let value = base64(entity.to_string().as_bytes());
+        (url, json!({ "key": key, "value": value }))
     }
 
     /// Write `n`, sent by request slot `slot`.
@@ -497,8 +488,8 @@ async fn wal_counters(target: &Target) -> Result<Vec<[u64; 3]>> {
 
 fn wal_growth(before: &[[u64; 3]], after: &[[u64; 3]]) -> Vec<Value> {
     let grown = |(b, a): (&[u64; 3], &[u64; 3])| {
-        let leader = a[0] == 1;
-        json!({ "leader": leader, "wal_fsyncs": a[1] - b[1], "wal_records": a[2] - b[2] })
+        let role = if a[0] == 1 { "leader" } else { "follower" };
+        json!({ "role": role, "wal_fsyncs": a[1] - b[1], "wal_records": a[2] - b[2] })
     };
     before.iter().zip(after).map(grown).collect()
 }
@@ -507,11 +498,8 @@ fn wal_growth(before: &[[u64; 3]], after: &[[u64; 3]]) -> Vec<Value> {
 fn ratios(results: &[RunResult]) -> Vec<(usize, f64, f64)> {
     let ratio = |p: &[RunResult]| {
         let (m, e) = (&p[0], &p[1]);
-        (
-            m.in_flight,
-            m.writes_per_sec / e.writes_per_sec,
-            m.p99_ms / e.p99_ms,
-        )
+        let throughput = m.writes_per_sec / e.writes_per_sec;
+        (m.in_flight, throughput, m.p99_ms / e.p99_ms)
     };
     // `results` alternate meridian, etcd.
     results.chunks_exact(2).map(ratio).collect()
@@ -536,11 +524,7 @@ fn print_table(results: &[RunResult], ratios: &[(usize, f64, f64)], etcd: &str) 
     }
     for r in results.iter().filter(|r| !r.wal.is_empty()) {
         let per_node = r.wal.iter().enumerate().map(|(i, w)| {
-            let role = if w["leader"] == true {
-                "leader"
-            } else {
-                "follower"
-            };
+            let role = w["role"].as_str().unwrap_or_default();
             let (rec, syncs) = (&w["wal_records"], &w["wal_fsyncs"]);
             format!("node {} {role}: {rec} records, {syncs} fsyncs", i + 1)
         });

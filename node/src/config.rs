@@ -39,7 +39,7 @@ pub struct Config {
     /// Raft election timeout range in ms. Default 750..1500.
     pub raft_election_min_ms: u64,
     pub raft_election_max_ms: u64,
-    /// Take a snapshot after this many applied entries. Default 5000.
+    /// Take a snapshot after this many applied entries. Default 20000.
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot. Default 1000.
     pub snapshot_keep: u64,
@@ -76,7 +76,7 @@ impl Default for Config {
             raft_heartbeat_ms: 150,
             raft_election_min_ms: 750,
             raft_election_max_ms: 1500,
-            snapshot_every: 5000,
+            snapshot_every: 20_000,
             snapshot_keep: 1000,
             liveness_interval_ms: 500,
             liveness_down_after_ms: 3000,

@@ -46,6 +46,8 @@ pub struct Node {
     pub metrics: Metrics,
     pub liveness: Liveness,
     pub placement: crate::placement_view::PlacementCache,
+    /// Serialises membership changes on the leader (openraft allows one at a time).
+    pub membership_lock: tokio::sync::Mutex<()>,
     pub wal_stats: std::sync::Arc<meridian_raft::log_store::WalStats>,
     pub started: Instant,
 }
@@ -75,7 +77,8 @@ impl Node {
     }
 
     pub fn leader_route(&self) -> LeaderRoute {
-        let m = self.raft.metrics().borrow_watched().clone();
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
         match m.current_leader {
             Some(id) if id == self.id => LeaderRoute::Local,
             Some(id) => match m.membership_config.membership().get_node(&id) {

@@ -117,6 +117,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         metrics: Default::default(),
         liveness: Default::default(),
         placement: Default::default(),
+        membership_lock: Default::default(),
         wal_stats,
         started: Instant::now(),
     });

@@ -156,11 +156,18 @@ impl Writer {
         for op in batch {
             wal::encode(&op.record, &mut buf)?;
         }
-        self.file.write_durable(&buf)?;
+        // The committed index needs no durability (openraft re-learns it from the leader), so a
+        // batch holding only that is written without waiting for the disk.
+        let sync = batch
+            .iter()
+            .any(|op| !matches!(op.record, Record::Committed(_)));
+        self.file.write(&buf, sync)?;
         for op in batch {
             self.written.apply(&op.record);
         }
-        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        if sync {
+            self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        }
         self.stats
             .records
             .fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -179,10 +179,12 @@ impl WalFile {
         self.len == 0
     }
 
-    /// Writes `bytes` and waits for fdatasync: only then are they acknowledged.
-    pub fn write_durable(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Writes `bytes` and, when `sync`, waits for fdatasync: only then are they acknowledged.
+    pub fn write(&mut self, bytes: &[u8], sync: bool) -> Result<()> {
         self.file.write_all(bytes)?;
-        self.file.sync_data()?;
+        if sync {
+            self.file.sync_data()?;
+        }
         self.len += bytes.len() as u64;
         Ok(())
     }
@@ -241,10 +243,10 @@ mod tests {
         let mut w = WalFile::open(&path, 0).expect("open");
         let mut buf = Vec::new();
         encode(&Record::Entries(vec![entry(1), entry(2)]), &mut buf).expect("enc");
-        w.write_durable(&buf).expect("write");
+        w.write(&buf, true).expect("write");
         let mut torn = Vec::new();
         encode(&Record::Entries(vec![entry(3)]), &mut torn).expect("enc");
-        w.write_durable(&torn[..torn.len() - 3]).expect("write");
+        w.write(&torn[..torn.len() - 3], true).expect("write");
         let (state, len) = replay(&path).expect("replay");
         assert_eq!(state.entries.keys().copied().collect::<Vec<_>>(), [1, 2]);
         assert_eq!(len, buf.len() as u64);

@@ -71,6 +71,7 @@ impl Node {
     }
 
     async fn membership_local(&self, action: JoinAction) -> PeerResult<JoinOk> {
+        let _one_at_a_time = self.membership_lock.lock().await;
         let unavailable = |e: Error| match e {
             Error::Conflict(m) | Error::NotFound(m) | Error::BadRequest(m) => PeerError::Refused(m),
             other => PeerError::Unavailable(other.to_string()),
@@ -228,14 +229,17 @@ impl Node {
 
     /// A new node: asks the `--join` addresses to admit it until one does (bounded).
     pub async fn join_cluster(&self, seeds: &[String], voter: Option<bool>) -> Result<()> {
-        let action = JoinAction::Join {
-            id: self.id,
-            addr: self.advertise.clone(),
-            region: self.cfg.region.clone(),
-            voter,
-            pristine: true,
-        };
         for attempt in 0..JOIN_ATTEMPTS_MAX {
+            // Pristine means no Raft state yet; an earlier attempt may have been admitted (and
+            // replicated to) even though its answer was an error, so ask every time.
+            let initialized = self.raft.is_initialized().await.unwrap_or(true);
+            let action = JoinAction::Join {
+                id: self.id,
+                addr: self.advertise.clone(),
+                region: self.cfg.region.clone(),
+                voter,
+                pristine: !initialized,
+            };
             for seed in seeds {
                 match send_join(self, seed, 0, &action, CATCH_UP_TIMEOUT).await {
                     Ok(_) => {

@@ -240,10 +240,21 @@ async fn create<R: Resource>(
     JsonBody(input): JsonBody<Map<String, Value>>,
 ) -> RResult<Response> {
     let rid = idempotency_key(&headers, &tenant)?;
-    // The body may name objects created through another node a moment ago.
-    node.read_barrier().await?;
-    check_parent(&node, &tenant, &loc)?;
-    let p = prepare::<R>(&node, &tenant, &loc, merge(None, input))?;
+    let body = merge(None, input);
+    let attempt = || -> RResult<Prepared> {
+        check_parent(&node, &tenant, &loc)?;
+        prepare::<R>(&node, &tenant, &loc, body.clone())
+    };
+    // Checked against the local state first. The body may name objects created through another
+    // node a moment ago, so a refusal is checked once more after a read barrier. (A reference
+    // that exists here but was deleted meanwhile is refused by `apply`, which decides.)
+    let p = match attempt() {
+        Ok(p) => p,
+        Err(_) => {
+            node.read_barrier().await?;
+            attempt()?
+        }
+    };
     let op = Op::PutObject {
         tenant: tenant.clone(),
         kind: R::KIND,
@@ -290,17 +301,33 @@ async fn update<R: Resource>(
 ) -> RResult<Response> {
     let rid = idempotency_key(&headers, &tenant)?;
     let given = condition(&headers)?;
-    // Read-merge-write: the version check in apply makes it atomic. With If-Match the client's
-    // version is checked; without, a race with another writer is retried here.
-    for _ in 0..UPDATE_ATTEMPTS_MAX {
-        node.read_barrier().await?;
-        let current = find::<R>(&node, &tenant, &loc)?;
-        let p = prepare::<R>(
-            &node,
-            &tenant,
-            &loc,
-            merge(Some(&current.body), input.clone()),
-        )?;
+    // Read-merge-write, atomic through the version check in apply: the write names the version
+    // it merged over. The first round reads the local state; later rounds (after a conflict, or
+    // when the object or the client's version is not here yet) read after a read barrier.
+    for attempt in 0..UPDATE_ATTEMPTS_MAX {
+        if attempt > 0 {
+            node.read_barrier().await?;
+        }
+        let current = match find::<R>(&node, &tenant, &loc) {
+            Ok(c) => c,
+            Err(_) if attempt == 0 => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if given.is_some_and(|v| v != current.version) {
+            if attempt == 0 {
+                continue;
+            }
+            return Err(Error::PreconditionFailed(
+                "If-Match does not match the current ETag".into(),
+            )
+            .into());
+        }
+        let merged = merge(Some(&current.body), input.clone());
+        let p = match prepare::<R>(&node, &tenant, &loc, merged) {
+            Ok(p) => p,
+            Err(_) if attempt == 0 => continue,
+            Err(e) => return Err(e),
+        };
         let op = Op::PutObject {
             tenant: tenant.clone(),
             kind: R::KIND,
@@ -308,7 +335,7 @@ async fn update<R: Resource>(
             parent: current.parent.clone(),
             body: p.body,
             mode: PutMode::Replace {
-                if_match: given.or(Some(current.version)),
+                if_match: Some(current.version),
             },
             refs: p.refs,
         };
