@@ -68,6 +68,20 @@ pub fn judge(
     }
 }
 
+/// (streak start, last heartbeat) of `id`. A member noticed for the first time (e.g. it just
+/// joined) counts as heard from now, so it gets the same grace as every member at election.
+fn seen_or_first_notice(
+    seen: &mut HashMap<u64, Seen>,
+    id: u64,
+    now: Instant,
+) -> (Instant, Instant) {
+    let s = seen.entry(id).or_insert(Seen {
+        streak_start: now,
+        last: now,
+    });
+    (s.streak_start, s.last)
+}
+
 impl Liveness {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("liveness lock")
@@ -189,16 +203,11 @@ impl Node {
             .state
             .read(|s| s.members().map(|m| (m.id, m.up)).collect());
         for (id, up) in members {
-            // A member first noticed now (e.g. just joined) gets the same grace as at election.
-            let seen = {
-                let mut inner = self.liveness.lock();
-                let s = inner.seen.entry(id).or_insert(Seen {
-                    streak_start: now,
-                    last: now,
-                });
-                (s.streak_start, s.last)
-            };
-            let seen = Some(seen);
+            let seen = Some(seen_or_first_notice(
+                &mut self.liveness.lock().seen,
+                id,
+                now,
+            ));
             let op = match judge(up, seen, now, interval, down_after) {
                 Verdict::Down => Op::SetMemberStatus { id, up: false },
                 Verdict::Up => Op::SetMemberStatus { id, up: true },
@@ -223,6 +232,18 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_noticed_for_the_first_time_gets_the_grace_period() {
+        let t0 = Instant::now();
+        let (i, d) = (Duration::from_millis(500), Duration::from_secs(3));
+        let mut seen = HashMap::new();
+        let first = seen_or_first_notice(&mut seen, 4, t0);
+        assert_eq!(judge(true, Some(first), t0 + i, i, d), Verdict::Keep);
+        // Still silent after the grace period: down.
+        let later = seen_or_first_notice(&mut seen, 4, t0 + d * 2);
+        assert_eq!(judge(true, Some(later), t0 + d * 2, i, d), Verdict::Down);
+    }
 
     #[test]
     fn hysteresis() {
