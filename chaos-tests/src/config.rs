@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::nemesis::FaultClass;
+use crate::nemesis::{FaultClass, ScheduleSpec};
 
 /// Where the nodes live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -70,6 +70,19 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// The fault schedule this run's settings describe, for `seed`.
+    pub fn schedule_spec(&self, seed: u64) -> ScheduleSpec {
+        ScheduleSpec {
+            seed,
+            classes: self.nemeses.clone(),
+            duration_ms: self.duration_s * 1000,
+            warmup_ms: self.warmup_s * 1000,
+            cooldown_ms: self.cooldown_s * 1000,
+            interval_ms: self.fault_interval_s * 1000,
+            latency_ms: self.latency_ms,
+        }
+    }
+
     /// Defaults for a run of `duration_s` seconds against `bin`, written under `out_dir`.
     pub fn new(name: &str, bin: PathBuf, out_dir: PathBuf, mode: NetMode) -> RunConfig {
         RunConfig {

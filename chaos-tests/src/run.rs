@@ -15,7 +15,7 @@ use crate::config::{RunConfig, validate};
 use crate::faults::{FaultRecord, Nemesis};
 use crate::history::{Event, write_events};
 use crate::linearizability::Verdict;
-use crate::nemesis::{FaultClass, ScheduleSpec, schedule};
+use crate::nemesis::{FaultClass, schedule};
 use crate::report::{Report, count_ops, faults_by_class};
 use crate::workload::{Recorder, Shared, client, setup};
 use crate::{html, offline};
@@ -69,15 +69,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report> {
             cfg.seed,
         )));
     }
-    let plan = schedule(&ScheduleSpec {
-        seed: cfg.seed,
-        classes: cfg.nemeses.clone(),
-        duration_ms: cfg.duration_s * 1000,
-        warmup_ms: cfg.warmup_s * 1000,
-        cooldown_ms: cfg.cooldown_s * 1000,
-        interval_ms: cfg.fault_interval_s * 1000,
-        latency_ms: cfg.latency_ms,
-    });
+    let plan = schedule(&cfg.schedule_spec(cfg.seed));
     let faults = run_schedule(&cluster, &plan, cfg.seed, epoch, &dir).await;
     for task in tasks {
         let _ = task.await;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use meridian_chaos::config::{NetMode, RunConfig};
-use meridian_chaos::nemesis::{FaultClass, ScheduleSpec, schedule};
+use meridian_chaos::nemesis::{FaultClass, schedule};
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,18 +36,6 @@ fn meridian_bin() -> PathBuf {
     bin
 }
 
-fn spec(seed: u64, cfg: &RunConfig) -> ScheduleSpec {
-    ScheduleSpec {
-        seed,
-        classes: cfg.nemeses.clone(),
-        duration_ms: cfg.duration_s * 1000,
-        warmup_ms: cfg.warmup_s * 1000,
-        cooldown_ms: cfg.cooldown_s * 1000,
-        interval_ms: cfg.fault_interval_s * 1000,
-        latency_ms: cfg.latency_ms,
-    }
-}
-
 #[test]
 fn loopback_cluster_survives_kill_and_pause() {
     let out = tempfile::tempdir().unwrap();
@@ -68,7 +56,7 @@ fn loopback_cluster_survives_kill_and_pause() {
     // The first seed whose schedule has both classes, so both are always exercised.
     cfg.seed = (1..1000)
         .find(|s| {
-            let plan = schedule(&spec(*s, &cfg));
+            let plan = schedule(&cfg.schedule_spec(*s));
             [FaultClass::Kill, FaultClass::Pause]
                 .iter()
                 .all(|c| plan.iter().any(|f| f.fault.class() == *c))
