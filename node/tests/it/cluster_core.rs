@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
+use crate::api_util::{create, req_h};
 use crate::harness::{TOKEN, TestCluster, WAIT, wait_for};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -33,24 +34,20 @@ async fn three_nodes_form_one_cluster_and_read_back_through_any_node() {
     assert!(leader < 3);
 
     let token = c.tenant(0, "acme").await;
-    let created = c
-        .call(
-            1,
-            Method::POST,
-            "/v1/entities",
-            &token,
-            Some(json!({"label": "web"})),
-            &[],
-        )
-        .await
-        .expect("reply");
+    let created = req_h(
+        &c,
+        1,
+        Method::POST,
+        "/v1/entities",
+        &token,
+        Some(json!({"label": "web"})),
+        &[],
+    )
+    .await;
     assert_eq!(created.status, 201, "{}", created.json);
     let id = created.json["id"].as_str().expect("id");
     let path = format!("/v1/entities/{id}?consistency=linearizable");
-    let read = c
-        .call(2, Method::GET, &path, &token, None, &[])
-        .await
-        .expect("reply");
+    let read = req_h(&c, 2, Method::GET, &path, &token, None, &[]).await;
     assert_eq!(read.status, 200, "{}", read.json);
     assert_eq!(read.json["label"], "web");
     assert_eq!(read.etag, created.etag);
@@ -72,19 +69,7 @@ async fn write_value(c: &TestCluster, i: usize, token: &str, id: &str, value: &s
 }
 
 async fn new_entity(c: &TestCluster, i: usize, token: &str, label: &str) -> String {
-    let r = c
-        .call(
-            i,
-            Method::POST,
-            "/v1/entities",
-            token,
-            Some(json!({"label": label})),
-            &[],
-        )
-        .await
-        .expect("reply");
-    assert_eq!(r.status, 201, "{}", r.json);
-    r.json["id"].as_str().expect("id").to_string()
+    create(c, i, token, "/v1/entities", json!({"label": label})).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -152,17 +137,16 @@ async fn a_node_joining_after_the_log_was_purged_catches_up_by_snapshot() {
         new_entity(&c, n % 3, &token, &format!("e{n}")).await;
     }
     let leader = c.agreed_leader().await;
-    let snap = c
-        .call(
-            leader,
-            Method::POST,
-            "/v1/cluster/snapshot",
-            TOKEN,
-            None,
-            &[],
-        )
-        .await
-        .expect("reply");
+    let snap = req_h(
+        &c,
+        leader,
+        Method::POST,
+        "/v1/cluster/snapshot",
+        TOKEN,
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(snap.status, 200, "{}", snap.json);
     assert_eq!(
         snap.json["purged"], true,
@@ -192,17 +176,16 @@ async fn a_node_joining_after_the_log_was_purged_catches_up_by_snapshot() {
         v["snapshot_index"].as_u64().unwrap_or(0) >= purged,
         "late node installed a snapshot: {v}"
     );
-    let list = c
-        .call(
-            late,
-            Method::GET,
-            "/v1/entities?limit=1000",
-            &token,
-            None,
-            &[],
-        )
-        .await
-        .expect("reply");
+    let list = req_h(
+        &c,
+        late,
+        Method::GET,
+        "/v1/entities?limit=1000",
+        &token,
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(list.json["values"].as_array().map(Vec::len), Some(40));
 }
 
@@ -212,77 +195,69 @@ async fn stale_if_match_is_refused_and_an_idempotency_key_applies_once() {
     let token = c.tenant(0, "acme").await;
     let id = new_entity(&c, 0, &token, "cas").await;
     let path = format!("/v1/entities/{id}");
-    let first = c
-        .call(1, Method::GET, &path, &token, None, &[])
-        .await
-        .expect("reply");
+    let first = req_h(&c, 1, Method::GET, &path, &token, None, &[]).await;
     let tag = first.etag.clone().expect("etag");
     let body = json!({"metadata": {"value": "1"}});
-    let ok = c
-        .call(
-            1,
-            Method::PUT,
-            &path,
-            &token,
-            Some(body.clone()),
-            &[("If-Match", &tag)],
-        )
-        .await
-        .expect("reply");
+    let ok = req_h(
+        &c,
+        1,
+        Method::PUT,
+        &path,
+        &token,
+        Some(body.clone()),
+        &[("If-Match", &tag)],
+    )
+    .await;
     assert_eq!(ok.status, 200, "{}", ok.json);
-    let stale = c
-        .call(
-            2,
-            Method::PUT,
-            &path,
-            &token,
-            Some(body),
-            &[("If-Match", &tag)],
-        )
-        .await
-        .expect("reply");
+    let stale = req_h(
+        &c,
+        2,
+        Method::PUT,
+        &path,
+        &token,
+        Some(body),
+        &[("If-Match", &tag)],
+    )
+    .await;
     assert_eq!(stale.status, 412, "{}", stale.json);
     assert_eq!(stale.json["type"], "preconditionFailed");
 
     let key = [("Idempotency-Key", "create-once")];
-    let a = c
-        .call(
-            0,
-            Method::POST,
-            "/v1/entities",
-            &token,
-            Some(json!({"label": "once"})),
-            &key,
-        )
-        .await
-        .expect("reply");
-    let b = c
-        .call(
-            2,
-            Method::POST,
-            "/v1/entities",
-            &token,
-            Some(json!({"label": "once"})),
-            &key,
-        )
-        .await
-        .expect("reply");
+    let a = req_h(
+        &c,
+        0,
+        Method::POST,
+        "/v1/entities",
+        &token,
+        Some(json!({"label": "once"})),
+        &key,
+    )
+    .await;
+    let b = req_h(
+        &c,
+        2,
+        Method::POST,
+        "/v1/entities",
+        &token,
+        Some(json!({"label": "once"})),
+        &key,
+    )
+    .await;
     assert_eq!(a.status, 201);
     assert_eq!(
         a.json["id"], b.json["id"],
         "the retry returned the first result"
     );
-    let list = c
-        .call(
-            1,
-            Method::GET,
-            "/v1/entities?consistency=linearizable",
-            &token,
-            None,
-            &[],
-        )
-        .await
-        .expect("reply");
+    let list = req_h(
+        &c,
+        1,
+        Method::GET,
+        "/v1/entities?consistency=linearizable",
+        &token,
+        None,
+        &[],
+    )
+    .await;
     let labels: Vec<_> = list.json["values"]
         .as_array()
         .expect("values")

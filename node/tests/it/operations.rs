@@ -4,6 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
+use crate::api_util::req_h;
 use crate::harness::{TOKEN, TestCluster, WAIT, wait_for};
 
 fn signal(pid: u32, sig: &str) {
@@ -19,10 +20,7 @@ async fn cluster_add_admits_a_waiting_node_and_sigterm_exits_cleanly() {
     let mut c = TestCluster::start(&["r1", "r2", "r3"], &[]).await;
     let waiting = c.spawn_new("r2", None, &[]);
     c.wait_http(waiting).await;
-    let before = c
-        .call(waiting, Method::GET, "/readyz", TOKEN, None, &[])
-        .await
-        .expect("reply");
+    let before = req_h(&c, waiting, Method::GET, "/readyz", TOKEN, None, &[]).await;
     assert_eq!(
         before.status, 503,
         "a node that is not a member is not ready"
@@ -102,17 +100,16 @@ async fn the_api_refuses_what_it_must() {
     let c = TestCluster::start(&["r1"], &[]).await;
     let a = c.tenant(0, "a").await;
     let b = c.tenant(0, "b").await;
-    let r = c
-        .call(
-            0,
-            Method::POST,
-            "/v1/entities",
-            &a,
-            Some(json!({"label": "mine"})),
-            &[],
-        )
-        .await
-        .expect("reply");
+    let r = req_h(
+        &c,
+        0,
+        Method::POST,
+        "/v1/entities",
+        &a,
+        Some(json!({"label": "mine"})),
+        &[],
+    )
+    .await;
     let path = format!("/v1/entities/{}", r.json["id"].as_str().expect("id"));
 
     /// (method, path, token, body, expected status, text the error must contain)
@@ -216,10 +213,7 @@ async fn the_api_refuses_what_it_must() {
         ),
     ];
     for (method, p, token, body, status, needle) in cases {
-        let r = c
-            .call(0, method.clone(), &p, token, body, &[])
-            .await
-            .expect("reply");
+        let r = req_h(&c, 0, method.clone(), &p, token, body, &[]).await;
         assert_eq!(r.status, status, "{method} {p}: {}", r.json);
         assert!(
             r.json.to_string().contains(needle),
@@ -230,16 +224,15 @@ async fn the_api_refuses_what_it_must() {
     }
 
     let big = "x".repeat(2 * 1024 * 1024);
-    let r = c
-        .call(
-            0,
-            Method::POST,
-            "/v1/entities",
-            &a,
-            Some(json!({"label": big})),
-            &[],
-        )
-        .await
-        .expect("reply");
+    let r = req_h(
+        &c,
+        0,
+        Method::POST,
+        "/v1/entities",
+        &a,
+        Some(json!({"label": big})),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 413, "{}", r.json);
 }
