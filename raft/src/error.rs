@@ -11,6 +11,8 @@ pub enum Error {
     Corrupt(String),
     #[error("codec error: {0}")]
     Codec(#[from] serde_json::Error),
+    #[error("persisting the state machine: {0}")]
+    Persist(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,13 +1,20 @@
 //! The configuration state machine: the whole `ConfigState` in memory, persisted to sled.
 //!
-//! Each applied batch is written as one atomic sled batch holding the changed records together
-//! with `last_applied` and the membership, so after a crash the state and `last_applied` agree
-//! and no entry is applied twice. Entries lost from sled's page cache by a crash are re-applied
-//! from the durable log (up to the durable committed index).
+//! Apply changes the in-memory state only. A persister thread wakes when something was applied,
+//! gathers for `PERSIST_LINGER`, then takes every record changed since its last write and writes
+//! them as one atomic sled batch together with `last_applied` and the membership, read under the
+//! same lock. So sled's records and `last_applied` always agree and no entry is applied twice;
+//! sled may lag the memory by a moment, and what a crash loses of it is re-applied from the
+//! durable Raft log on restart (the log is only purged below a snapshot, and a snapshot newer
+//! than sled's state replaces it on open). A sled write costs about as much per key as a whole
+//! Raft round of a write here, so one batch per linger instead of one per apply matters.
 
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use openraft::entry::RaftEntry;
@@ -21,6 +28,10 @@ use crate::types::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership
 
 const KEY_APPLIED: &str = "_applied";
 const KEY_MEMBERSHIP: &str = "_membership";
+/// How long the persister gathers applied batches before writing them as one sled batch.
+const PERSIST_LINGER: Duration = Duration::from_millis(50);
+/// Wake-ups and barriers queued for the persister (a full queue already holds a wake-up).
+const PERSIST_QUEUE_MAX: usize = 64;
 
 #[derive(Clone, Default)]
 struct Applied {
@@ -28,13 +39,59 @@ struct Applied {
     membership: StoredMembership,
 }
 
-struct Shared {
-    state: RwLock<ConfigState>,
-    applied: RwLock<Applied>,
+/// The state and the applied position it reflects, always changed together.
+struct Memory {
+    state: ConfigState,
+    applied: Applied,
+}
+
+/// What the state machine and its persister thread share.
+struct Core {
+    memory: RwLock<Memory>,
+    /// Held across taking changes and writing them, so sled writes keep apply order.
+    io: Mutex<()>,
     tree: sled::Tree,
+    /// Set when a sled write failed; apply then fails too.
+    failed: Mutex<Option<String>>,
+    stats: PersistStats,
+}
+
+/// Counters of the persister, for `/metrics` and tests.
+#[derive(Debug, Default)]
+pub struct PersistStats {
+    /// Sled batches written.
+    pub batches: AtomicU64,
+    /// Records (changed keys, plus `last_applied` and the membership) written.
+    pub records: AtomicU64,
+}
+
+/// Work for the persister thread.
+enum Persist {
+    /// Something was applied.
+    Wake,
+    /// Answered once everything applied before it is in sled.
+    Barrier(SyncSender<Result<()>>),
+}
+
+struct Shared {
+    core: Arc<Core>,
     db: sled::Db,
     dir: PathBuf,
     snapshot_io: Mutex<()>,
+    /// The persister's queue (None once dropping) and thread.
+    persist: Mutex<Option<SyncSender<Persist>>>,
+    persister: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    /// Lets the persister write what is left and waits for it, so the sled files are released
+    /// when the state machine is gone.
+    fn drop(&mut self) {
+        drop(self.persist.get_mut().expect("persist lock").take());
+        if let Some(worker) = self.persister.get_mut().expect("persister lock").take() {
+            let _ = worker.join();
+        }
+    }
 }
 
 /// The state machine handed to openraft.
@@ -52,31 +109,73 @@ pub struct StateView {
 impl StateView {
     /// Runs `f` on the current state under a read lock (keep `f` short and non-blocking).
     pub fn read<T>(&self, f: impl FnOnce(&ConfigState) -> T) -> T {
-        f(&self.shared.read_state())
+        f(&self.shared.core.read().state)
+    }
+
+    /// The persister's counters.
+    pub fn persist_stats(&self) -> &PersistStats {
+        &self.shared.core.stats
     }
 
     pub fn applied_index(&self) -> u64 {
-        self.shared.applied().log_id.map_or(0, |l| l.index())
+        self.shared.core.applied().log_id.map_or(0, |l| l.index())
     }
 
     /// (applied index, digest of the state at that index), read together.
     pub fn digest(&self) -> (u64, String) {
-        let state = self.shared.read_state();
-        (self.applied_index(), state.digest())
+        let memory = self.shared.core.read();
+        let index = memory.applied.log_id.map_or(0, |l| l.index());
+        (index, memory.state.digest())
     }
 }
 
-impl Shared {
-    fn read_state(&self) -> RwLockReadGuard<'_, ConfigState> {
-        self.state.read().expect("state lock")
+impl Core {
+    fn read(&self) -> RwLockReadGuard<'_, Memory> {
+        self.memory.read().expect("state lock")
     }
 
     fn applied(&self) -> Applied {
-        self.applied.read().expect("applied lock").clone()
+        self.read().applied.clone()
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.failed.lock().expect("failed lock").clone() {
+            Some(e) => Err(Error::Persist(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes every record changed since the last call, with the applied position, as one
+    /// sled batch. `written` is the applied position sled holds; nothing new, nothing written.
+    fn persist(&self, written: &mut Option<LogId>) -> Result<()> {
+        self.check()?;
+        let _io = self.io.lock().expect("io lock");
+        let (changes, applied) = {
+            let mut memory = self.memory.write().expect("state lock");
+            (memory.state.take_changes(), memory.applied.clone())
+        };
+        if changes.is_empty() && applied.log_id == *written {
+            return Ok(());
+        }
+        let records = changes.len() as u64 + 2;
+        let mut batch = sled::Batch::default();
+        write_changes(&mut batch, changes, &applied)?;
+        if let Err(e) = self.tree.apply_batch(batch) {
+            // Later batches over a lost one would record a `last_applied` whose changes are
+            // not all there: stop here; apply fails from now on.
+            tracing::error!(error = %e, "writing the state machine to sled failed");
+            *self.failed.lock().expect("failed lock") = Some(e.to_string());
+            return Err(e.into());
+        }
+        *written = applied.log_id;
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.records.fetch_add(records, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Replaces the whole state (snapshot install), persisting it in one sled batch.
     fn replace(&self, meta: &SnapshotMeta, image: Image) -> Result<()> {
+        let _io = self.io.lock().expect("io lock");
         let mut state = ConfigState::from_image(image);
         let mut batch = sled::Batch::default();
         for key in self.tree.iter().keys() {
@@ -89,15 +188,14 @@ impl Shared {
         };
         write_changes(&mut batch, state.take_changes(), &applied)?;
         self.tree.apply_batch(batch)?;
-        *self.state.write().expect("state lock") = state;
-        *self.applied.write().expect("applied lock") = applied;
+        *self.memory.write().expect("state lock") = Memory { state, applied };
         Ok(())
     }
 }
 
 fn write_changes(
     batch: &mut sled::Batch,
-    changes: Vec<(String, Option<Vec<u8>>)>,
+    changes: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
     applied: &Applied,
 ) -> Result<()> {
     for (k, v) in changes {
@@ -109,6 +207,57 @@ fn write_changes(
     batch.insert(KEY_APPLIED, serde_json::to_vec(&applied.log_id)?);
     batch.insert(KEY_MEMBERSHIP, serde_json::to_vec(&applied.membership)?);
     Ok(())
+}
+
+/// The persister thread: after a wake-up, gathers for `PERSIST_LINGER` (a barrier cuts that
+/// short), writes, answers the barriers; until the queue closes (then writes what is left) or a
+/// write fails.
+fn persister(core: &Core, rx: &Receiver<Persist>, mut written: Option<LogId>) {
+    while let Ok(first) = rx.recv() {
+        let mut barriers = Vec::new();
+        if let Persist::Barrier(done) = first {
+            barriers.push(done);
+        }
+        let until = Instant::now() + PERSIST_LINGER;
+        while barriers.is_empty() {
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(Persist::Wake) => {}
+                Ok(Persist::Barrier(done)) => barriers.push(done),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let result = core.persist(&mut written);
+        for done in barriers {
+            let answer = result.as_ref().map_err(|e| Error::Persist(e.to_string()));
+            let _ = done.send(answer.copied());
+        }
+        if result.is_err() {
+            return;
+        }
+    }
+    let _ = core.persist(&mut written);
+}
+
+impl Shared {
+    fn send(&self, work: Persist, wait: bool) -> Result<()> {
+        self.core.check()?;
+        let tx = self.persist.lock().expect("persist lock").clone();
+        let stopped = || Error::Persist("the persister has stopped".into());
+        let tx = tx.ok_or_else(stopped)?;
+        match (wait, tx.try_send(work)) {
+            (_, Ok(())) | (false, Err(TrySendError::Full(_))) => Ok(()),
+            (true, Err(TrySendError::Full(work))) => tx.send(work).map_err(|_| stopped()),
+            (_, Err(TrySendError::Disconnected(_))) => Err(stopped()),
+        }
+    }
+
+    /// Waits until everything applied so far is written to sled.
+    fn persisted(&self) -> Result<()> {
+        let (tx, rx) = sync_channel(1);
+        self.send(Persist::Barrier(tx), true)?;
+        rx.recv()
+            .map_err(|_| Error::Persist("the persister has stopped".into()))?
+    }
 }
 
 impl StateMachine {
@@ -131,20 +280,35 @@ impl StateMachine {
             }
         }
         let state = ConfigState::load(pairs)?;
-        let shared = Shared {
-            state: RwLock::new(state),
-            applied: RwLock::new(applied.clone()),
+        let written = applied.log_id;
+        let core = Arc::new(Core {
+            memory: RwLock::new(Memory { state, applied }),
+            io: Mutex::new(()),
             tree,
+            failed: Mutex::new(None),
+            stats: PersistStats::default(),
+        });
+        // A snapshot newer than sled's state: a crash interrupted its install, or the log was
+        // purged past what the persister had written.
+        if let Some(snap) = snapshot_file::read(dir)?
+            && snap.meta.last_log_id > written
+        {
+            tracing::info!(snapshot = ?snap.meta.last_log_id, "state older than the snapshot; installing the snapshot");
+            core.replace(&snap.meta, serde_json::from_slice(&snap.data)?)?;
+        }
+        let (tx, rx) = sync_channel(PERSIST_QUEUE_MAX);
+        let (worker_core, written) = (core.clone(), core.applied().log_id);
+        let worker = std::thread::Builder::new()
+            .name("sm-persist".into())
+            .spawn(move || persister(&worker_core, &rx, written))?;
+        let shared = Shared {
+            core,
             db,
             dir: dir.to_path_buf(),
             snapshot_io: Mutex::new(()),
+            persist: Mutex::new(Some(tx)),
+            persister: Mutex::new(Some(worker)),
         };
-        if let Some(snap) = snapshot_file::read(dir)?
-            && snap.meta.last_log_id > applied.log_id
-        {
-            tracing::info!(snapshot = ?snap.meta.last_log_id, "finishing an interrupted snapshot install");
-            shared.replace(&snap.meta, serde_json::from_slice(&snap.data)?)?;
-        }
         Ok(Self {
             shared: Arc::new(shared),
         })
@@ -156,33 +320,34 @@ impl StateMachine {
         }
     }
 
-    /// Writes sled's buffers out (used at shutdown).
+    /// Writes everything applied so far to sled and sled's buffers out (used at shutdown).
     pub fn flush(&self) -> Result<()> {
+        self.shared.persisted()?;
         self.shared.db.flush()?;
         Ok(())
     }
 
     fn apply_batch(&self, entries: Vec<crate::types::Entry>) -> Result<Vec<CommandResult>> {
-        let mut state = self.shared.state.write().expect("state lock");
-        let mut applied = self.shared.applied();
+        self.shared.core.check()?;
         let mut results = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let log_id = entry.log_id();
-            let result = match &entry.payload {
-                EntryPayload::Blank => CommandResult::Done,
-                EntryPayload::Normal(cmd) => model::apply(&mut state, log_id.index(), cmd),
-                EntryPayload::Membership(m) => {
-                    applied.membership = StoredMembership::new(Some(log_id), m.clone());
-                    CommandResult::Done
-                }
-            };
-            applied.log_id = Some(log_id);
-            results.push(result);
+        {
+            let mut memory = self.shared.core.memory.write().expect("state lock");
+            let Memory { state, applied } = &mut *memory;
+            for entry in entries {
+                let log_id = entry.log_id();
+                let result = match &entry.payload {
+                    EntryPayload::Blank => CommandResult::Done,
+                    EntryPayload::Normal(cmd) => model::apply(state, log_id.index(), cmd),
+                    EntryPayload::Membership(m) => {
+                        applied.membership = StoredMembership::new(Some(log_id), m.clone());
+                        CommandResult::Done
+                    }
+                };
+                applied.log_id = Some(log_id);
+                results.push(result);
+            }
         }
-        let mut batch = sled::Batch::default();
-        write_changes(&mut batch, state.take_changes(), &applied)?;
-        self.shared.tree.apply_batch(batch)?;
-        *self.shared.applied.write().expect("applied lock") = applied;
+        self.shared.send(Persist::Wake, false)?;
         Ok(results)
     }
 }
@@ -192,7 +357,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
-        let a = self.shared.applied();
+        let a = self.shared.core.applied();
         Ok((a.log_id, a.membership))
     }
 
@@ -237,7 +402,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 data,
             },
         )?;
-        self.shared.replace(meta, image)?;
+        self.shared.core.replace(meta, image)?;
         Ok(())
     }
 
@@ -255,8 +420,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let (image, applied) = {
-            let state = self.shared.read_state();
-            (state.to_image(), self.shared.applied())
+            let memory = self.shared.core.read();
+            (memory.state.to_image(), memory.applied.clone())
         };
         let data = serde_json::to_vec(&image).map_err(Error::from)?;
         let meta = SnapshotMeta {

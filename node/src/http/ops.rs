@@ -108,6 +108,21 @@ async fn metrics(State(node): State<AppState>) -> impl IntoResponse {
         "Raft log compactions.",
         load(&wal.compactions),
     );
+    let sm = node.state.persist_stats();
+    metric(
+        &mut out,
+        "meridian_sm_persist_batches_total",
+        "counter",
+        "Sled batches written by the state machine's persister.",
+        load(&sm.batches),
+    );
+    metric(
+        &mut out,
+        "meridian_sm_persist_records_total",
+        "counter",
+        "Records written to sled by the state machine's persister.",
+        load(&sm.records),
+    );
     let c = &node.metrics;
     metric(
         &mut out,

@@ -37,7 +37,7 @@ fn remember_request(state: &mut ConfigState, index: u64, at_ms: i64, rid: &str, 
     };
     state.requests.insert(rid.to_string(), record);
     state.request_order.insert(index, rid.to_string());
-    state.touch(StateKey::Request(rid.to_string()));
+    state.fresh_requests.push(index);
     // Forget the oldest ids: past the count bound, or older than the TTL by proposer time.
     while let Some((&first, rid)) = state.request_order.first_key_value() {
         let expired = state
@@ -50,7 +50,6 @@ fn remember_request(state: &mut ConfigState, index: u64, at_ms: i64, rid: &str, 
         let rid = rid.clone();
         state.request_order.remove(&first);
         state.requests.remove(&rid);
-        state.touch(StateKey::Request(rid));
     }
 }
 

@@ -23,7 +23,6 @@ pub enum StateKey {
     Object(String, ObjectKind, String),
     Alarm(String, String),
     Delivery(String),
-    Request(String),
     AlarmChange(u64),
 }
 
@@ -56,6 +55,14 @@ pub struct ConfigState {
     pub(crate) alarm_changes: VecDeque<AlarmStateRecord>,
     pub(crate) deliveries: BTreeMap<String, DeliveryRecord>,
     pub(crate) requests: BTreeMap<String, RequestRecord>,
+    /// Log indexes of request ids remembered since the last `take_changes` (never persisted).
+    pub(crate) fresh_requests: Vec<u64>,
+    /// Persisted request groups, first index -> last index (never persisted itself).
+    request_groups: BTreeMap<u64, u64>,
+    /// The request floor as last persisted, if known.
+    persisted_floor: Option<u64>,
+    /// Keys of the older one-record-per-request layout, deleted at the next persist.
+    legacy_request_keys: Vec<String>,
     pub(crate) request_order: BTreeMap<u64, String>,
     dirty: BTreeSet<StateKey>,
 }
@@ -84,10 +91,57 @@ impl ConfigState {
     /// Keys changed since the last call, with their current encoded value (None = deleted).
     pub fn take_changes(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
         let dirty = std::mem::take(&mut self.dirty);
-        dirty
+        let mut changes: Vec<_> = dirty
             .into_iter()
             .map(|k| (encode_key(&k), self.encode_value(&k)))
-            .collect()
+            .collect();
+        self.request_changes(&mut changes);
+        changes
+    }
+
+    /// Request ids are persisted a group at a time (one record for all ids remembered since the
+    /// last call) with a floor: ids below it were forgotten. Forgetting is always oldest first,
+    /// so a group is deleted once the floor passes its last id, and a group the floor cuts
+    /// through is filtered on load. One record per call instead of one per id keeps the
+    /// per-write cost of the persisted state low.
+    fn request_changes(&mut self, changes: &mut Vec<(String, Option<Vec<u8>>)>) {
+        changes.extend(self.legacy_request_keys.drain(..).map(|k| (k, None)));
+        let fresh = std::mem::take(&mut self.fresh_requests);
+        let group: Vec<(&String, &RequestRecord)> = fresh
+            .iter()
+            .filter_map(|index| self.request_order.get(index))
+            .filter_map(|rid| self.requests.get_key_value(rid))
+            .collect();
+        if let (Some((_, first)), Some((_, last))) = (group.first(), group.last()) {
+            let (first, last) = (first.index, last.index);
+            let value = serde_json::to_vec(&group).expect("records serialise");
+            changes.push((request_group_key(first), Some(value)));
+            self.request_groups.insert(first, last);
+        }
+        let floor = self
+            .request_order
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(u64::MAX);
+        if self.persisted_floor != Some(floor) {
+            changes.push((
+                REQUEST_FLOOR_KEY.into(),
+                Some(floor.to_string().into_bytes()),
+            ));
+            self.persisted_floor = Some(floor);
+        }
+        while let Some((&first, &last)) = self.request_groups.first_key_value()
+            && last < floor
+        {
+            self.request_groups.remove(&first);
+            changes.push((request_group_key(first), None));
+        }
+    }
+
+    fn remember_loaded_request(&mut self, rid: String, r: RequestRecord) {
+        self.request_order.insert(r.index, rid.clone());
+        self.requests.insert(rid, r);
     }
 
     fn encode_value(&self, key: &StateKey) -> Option<Vec<u8>> {
@@ -108,7 +162,6 @@ impl ConfigState {
                 .get(&(t.clone(), a.clone()))
                 .and_then(|v| json(v)),
             StateKey::Delivery(e) => self.deliveries.get(e).and_then(|v| json(v)),
-            StateKey::Request(r) => self.requests.get(r).and_then(|v| json(v)),
             StateKey::AlarmChange(index) => {
                 let i = self
                     .alarm_changes
@@ -122,6 +175,7 @@ impl ConfigState {
     /// Rebuilds the state from persisted (key, value) pairs written by `take_changes`.
     pub fn load(pairs: impl IntoIterator<Item = (String, Vec<u8>)>) -> serde_json::Result<Self> {
         let mut s = ConfigState::default();
+        let (mut groups, mut floor) = (Vec::new(), None);
         for (k, v) in pairs {
             let (prefix, rest) = k.split_once('/').unwrap_or((k.as_str(), ""));
             match prefix {
@@ -148,14 +202,32 @@ impl ConfigState {
                     let d: DeliveryRecord = serde_json::from_slice(&v)?;
                     s.deliveries.insert(d.event_id.clone(), d);
                 }
+                "q" => {
+                    let group: Vec<(String, RequestRecord)> = serde_json::from_slice(&v)?;
+                    if let (Some(first), Some(last)) = (group.first(), group.last()) {
+                        s.request_groups.insert(first.1.index, last.1.index);
+                    }
+                    groups.push(group);
+                }
+                "qf" => floor = Some(serde_json::from_slice(&v)?),
+                // The older layout: one record per request id, regrouped at the next persist.
                 "r" => {
                     let r: RequestRecord = serde_json::from_slice(&v)?;
-                    s.request_order.insert(r.index, rest.to_string());
-                    s.requests.insert(rest.to_string(), r);
+                    s.fresh_requests.push(r.index);
+                    s.legacy_request_keys.push(k.clone());
+                    s.remember_loaded_request(rest.to_string(), r);
                 }
                 _ => {}
             }
         }
+        let floor = floor.unwrap_or(0);
+        s.persisted_floor = Some(floor);
+        for (rid, r) in groups.into_iter().flatten() {
+            if r.index >= floor {
+                s.remember_loaded_request(rid, r);
+            }
+        }
+        s.fresh_requests.sort_unstable();
         Ok(s)
     }
 
@@ -229,8 +301,10 @@ impl ConfigState {
                 .keys()
                 .map(|e| StateKey::Delivery(e.clone())),
         );
-        keys.extend(self.requests.keys().map(|r| StateKey::Request(r.clone())));
         self.dirty.extend(keys);
+        self.fresh_requests = self.request_order.keys().copied().collect();
+        self.request_groups.clear();
+        self.persisted_floor = None;
     }
 
     pub fn to_image(&self) -> Image {
@@ -372,6 +446,13 @@ impl ConfigState {
     }
 }
 
+/// Persisted key of the smallest log index whose request id is still remembered.
+const REQUEST_FLOOR_KEY: &str = "qf";
+
+fn request_group_key(first_index: u64) -> String {
+    format!("q/{first_index:020}")
+}
+
 fn encode_key(k: &StateKey) -> String {
     match k {
         StateKey::Info => "i".into(),
@@ -383,7 +464,6 @@ fn encode_key(k: &StateKey) -> String {
         StateKey::Object(t, k, id) => format!("o/{t}/{}/{id}", k.as_str()),
         StateKey::Alarm(t, a) => format!("a/{t}/{a}"),
         StateKey::Delivery(e) => format!("d/{e}"),
-        StateKey::Request(r) => format!("r/{r}"),
         StateKey::AlarmChange(index) => format!("c/{index:020}"),
     }
 }

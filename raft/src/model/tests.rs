@@ -262,6 +262,106 @@ fn persisted_changes_and_images_round_trip() {
     assert!(loaded.tenant_by_token_hash("h1").is_some());
 }
 
+/// Persists `s`'s changes into `disk` the way the state machine does (last write wins).
+fn persist(s: &mut ConfigState, disk: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+    for (k, v) in s.take_changes() {
+        match v {
+            Some(v) => disk.insert(k, v),
+            None => disk.remove(&k),
+        };
+    }
+}
+
+#[test]
+fn request_ids_persist_in_groups_and_forgotten_ones_stay_forgotten() {
+    let mut s = with_tenant();
+    let mut disk = std::collections::BTreeMap::new();
+    persist(&mut s, &mut disk);
+    // Batches of 3 writes, each a day and a bit later than the one before, so every batch
+    // forgets the ids of the batch before it (TTL), groups cut in two included.
+    let mut index = 2;
+    for batch in 0..6_i64 {
+        for i in 0..3 {
+            let mut c = cmd(put(
+                &format!("en{index}"),
+                None,
+                ObjectKind::Entity,
+                PutMode::Create,
+            ));
+            c.request_id = Some(format!("req{index}"));
+            c.at_ms = 1_000 + batch * (REQUEST_TTL_MS + 1) + i;
+            apply(&mut s, index, &c);
+            index += 1;
+        }
+        persist(&mut s, &mut disk);
+        let loaded = ConfigState::load(disk.clone()).expect("load");
+        assert_eq!(loaded.to_image(), s.to_image(), "after batch {batch}");
+        assert_eq!(loaded.request_count(), 3);
+        // One group per batch on disk, not one record per id; forgotten groups are deleted.
+        let groups = disk.keys().filter(|k| k.starts_with("q/")).count();
+        assert_eq!(groups, 1, "after batch {batch}: {:?}", disk.keys());
+        assert!(!disk.keys().any(|k| k.starts_with("r/")));
+    }
+    // A retry of a remembered id still answers from the record after a reload.
+    let mut loaded = ConfigState::load(disk.clone()).expect("load");
+    let mut c = cmd(put("en17", None, ObjectKind::Entity, PutMode::Create));
+    c.request_id = Some("req17".into());
+    c.at_ms = 1_000 + 5 * (REQUEST_TTL_MS + 1) + 3;
+    let again = apply(&mut loaded, 99, &c);
+    assert!(matches!(again, CommandResult::Object(_)), "{again:?}");
+    assert_eq!(loaded.to_image(), s.to_image());
+}
+
+#[test]
+fn a_group_cut_by_the_floor_loads_only_its_remembered_ids() {
+    let mut s = with_tenant();
+    let mut disk = std::collections::BTreeMap::new();
+    for (index, at_ms) in [(2, 1_000), (3, 1_000 + REQUEST_TTL_MS / 2)] {
+        let mut c = cmd(put(
+            &format!("en{index}"),
+            None,
+            ObjectKind::Entity,
+            PutMode::Create,
+        ));
+        c.request_id = Some(format!("req{index}"));
+        c.at_ms = at_ms;
+        apply(&mut s, index, &c);
+    }
+    persist(&mut s, &mut disk);
+    // Forgets req2 only: its group stays on disk, and the floor hides it on load.
+    let mut c = cmd(put("en4", None, ObjectKind::Entity, PutMode::Create));
+    c.request_id = Some("req4".into());
+    c.at_ms = 1_000 + REQUEST_TTL_MS + 1;
+    apply(&mut s, 4, &c);
+    persist(&mut s, &mut disk);
+    assert_eq!(disk.keys().filter(|k| k.starts_with("q/")).count(), 2);
+    let loaded = ConfigState::load(disk).expect("load");
+    assert_eq!(loaded.request_count(), 2);
+    assert_eq!(loaded.to_image(), s.to_image());
+}
+
+#[test]
+fn request_records_of_the_older_layout_are_loaded_and_regrouped() {
+    let mut s = with_tenant();
+    let mut c = cmd(put("en2", None, ObjectKind::Entity, PutMode::Create));
+    c.request_id = Some("req2".into());
+    apply(&mut s, 2, &c);
+    let mut disk = std::collections::BTreeMap::new();
+    persist(&mut s, &mut disk);
+    // Rewrite the group as the older one-record-per-id layout.
+    disk.retain(|k, _| !k.starts_with('q'));
+    let record = json!({"index": 2, "at_ms": 1_000, "result": serde_json::to_value(s.to_image().requests[0].3.clone()).unwrap()});
+    disk.insert("r/req2".into(), serde_json::to_vec(&record).unwrap());
+    let mut loaded = ConfigState::load(disk.clone()).expect("load");
+    assert_eq!(loaded.to_image(), s.to_image());
+    persist(&mut loaded, &mut disk);
+    assert!(!disk.contains_key("r/req2"));
+    assert_eq!(
+        ConfigState::load(disk).expect("load").to_image(),
+        s.to_image()
+    );
+}
+
 #[test]
 fn lists_page_by_id_within_tenant_and_kind() {
     let mut s = with_tenant();

@@ -163,6 +163,50 @@ async fn applied_state_and_last_applied_survive_reopen_together() {
 }
 
 #[tokio::test]
+async fn many_applied_batches_share_few_sled_batches_and_survive_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenant = Op::CreateTenant {
+        id: "t1".into(),
+        name: "acme".into(),
+        token_hash: "h".into(),
+    };
+    let (batches, records) = {
+        let mut sm = StateMachine::open(dir.path()).expect("open");
+        apply_entries(&mut sm, vec![normal(1, tenant)]).await;
+        // One entry per applied batch, each with a request id, as openraft applies under load.
+        for index in 2..=301 {
+            let mut e = entity_put(index, &format!("en{index}"));
+            if let openraft::EntryPayload::Normal(c) = &mut e.payload {
+                c.request_id = Some(format!("rq{index}"));
+            }
+            apply_entries(&mut sm, vec![e]).await;
+        }
+        sm.flush().expect("flush");
+        let view = sm.view();
+        let stats = view.persist_stats();
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        (load(&stats.batches), load(&stats.records))
+    };
+    // 301 applied batches; the persister wrote far fewer sled batches, and the request ids
+    // went in groups: about one record per entity, not two.
+    assert!(
+        batches < 100,
+        "{batches} sled batches for 301 applied batches"
+    );
+    // Per sled batch: at most one request group, the floor, `last_applied` and the membership.
+    assert!(
+        records <= 301 + 4 * batches,
+        "{records} records in {batches} batches"
+    );
+    let mut sm = reopen_sm(dir.path());
+    let (applied, _) = sm.applied_state().await.expect("applied");
+    assert_eq!(applied, Some(lid(301)));
+    let view = sm.view();
+    assert!(view.read(|s| s.object("t1", ObjectKind::Entity, "en301").is_some()));
+    assert_eq!(view.read(|s| s.request_count()), 300);
+}
+
+#[tokio::test]
 async fn snapshot_is_persisted_and_installs_into_an_empty_machine() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tenant = Op::CreateTenant {
