@@ -56,7 +56,7 @@ struct ServeArgs {
     /// Let pollers reach loopback, link-local and private addresses.
     #[arg(long, env = "MERIDIAN_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     allow_private_targets: bool,
-    /// Take a snapshot after this many applied entries.
+    /// Take a snapshot after this many applied entries (at least as many as the state has records).
     #[arg(long, env = "MERIDIAN_SNAPSHOT_EVERY")]
     snapshot_every: Option<u64>,
     /// Most voters; other members are learners.

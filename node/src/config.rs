@@ -39,7 +39,8 @@ pub struct Config {
     /// Raft election timeout range in ms. Default 750..1500.
     pub raft_election_min_ms: u64,
     pub raft_election_max_ms: u64,
-    /// Take a snapshot after this many applied entries. Default 20000.
+    /// Take a snapshot once this many entries were applied since the last one, and at least as
+    /// many as the state has records (so a snapshot's cost per entry stays bounded). Default 20000.
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot. Default 1000.
     pub snapshot_keep: u64,

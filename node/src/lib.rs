@@ -20,6 +20,7 @@ pub mod peer_msgs;
 pub mod peer_service;
 pub mod placement_view;
 pub mod server;
+pub mod snapshots;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -60,7 +60,8 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config> {
         heartbeat_interval: cfg.raft_heartbeat_ms,
         election_timeout_min: cfg.raft_election_min_ms,
         election_timeout_max: cfg.raft_election_max_ms,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
+        // `snapshots::run` decides when (it weighs the state's size too).
+        snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: cfg.snapshot_keep,
         install_snapshot_timeout: 30_000,
         enable_pre_vote: Some(true),
@@ -170,7 +171,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         tracing::info!("waiting for `meridian cluster init` or to be added by a member");
     }
     let n = node.clone();
+    let snapshot_stop = stop_rx.clone();
     let liveness = tokio::spawn(async move { n.run_liveness(stop_rx).await });
+    let snapshots = tokio::spawn(crate::snapshots::run(node.clone(), snapshot_stop));
 
     let fatal = tokio::select! {
         _ = shutdown => None,
@@ -180,6 +183,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     let _ = liveness.await;
+    let _ = snapshots.await;
     let _ = raft.shutdown().await;
     sm.flush()?;
     match fatal {

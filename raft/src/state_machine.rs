@@ -77,7 +77,8 @@ struct Shared {
     core: Arc<Core>,
     db: sled::Db,
     dir: PathBuf,
-    snapshot_io: Mutex<()>,
+    /// Serialises snapshot file IO; holds the log id of the snapshot file on disk.
+    snapshot_io: Mutex<Option<LogId>>,
     /// The persister's queue (None once dropping) and thread.
     persist: Mutex<Option<SyncSender<Persist>>>,
     persister: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -290,7 +291,9 @@ impl StateMachine {
         });
         // A snapshot newer than sled's state: a crash interrupted its install, or the log was
         // purged past what the persister had written.
-        if let Some(snap) = snapshot_file::read(dir)?
+        let stored = snapshot_file::read(dir)?;
+        let on_disk = stored.as_ref().and_then(|s| s.meta.last_log_id);
+        if let Some(snap) = stored
             && snap.meta.last_log_id > written
         {
             tracing::info!(snapshot = ?snap.meta.last_log_id, "state older than the snapshot; installing the snapshot");
@@ -305,7 +308,7 @@ impl StateMachine {
             core,
             db,
             dir: dir.to_path_buf(),
-            snapshot_io: Mutex::new(()),
+            snapshot_io: Mutex::new(on_disk),
             persist: Mutex::new(Some(tx)),
             persister: Mutex::new(Some(worker)),
         };
@@ -394,7 +397,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> io::Result<()> {
         let data = snapshot.into_inner();
         let image: Image = serde_json::from_slice(&data).map_err(Error::from)?;
-        let _io = self.shared.snapshot_io.lock().expect("snapshot lock");
+        let mut on_disk = self.shared.snapshot_io.lock().expect("snapshot lock");
         snapshot_file::write(
             &self.shared.dir,
             &StoredSnapshot {
@@ -402,6 +405,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 data,
             },
         )?;
+        *on_disk = meta.last_log_id;
         self.shared.core.replace(meta, image)?;
         Ok(())
     }
@@ -418,27 +422,58 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = SnapshotData;
 
+    /// Copies the state under the read lock (cheap: persistent maps), then encodes and writes it
+    /// on a thread of its own: openraft runs this on the async runtime, whose few workers serve
+    /// every request.
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
-        let (image, applied) = {
+        let started = Instant::now();
+        let (source, applied) = {
             let memory = self.shared.core.read();
-            (memory.state.to_image(), memory.applied.clone())
+            (memory.state.image_source(), memory.applied.clone())
         };
-        let data = serde_json::to_vec(&image).map_err(Error::from)?;
+        let copied = started.elapsed();
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let shared = self.shared.clone();
+        std::thread::Builder::new()
+            .name("sm-snapshot".into())
+            .spawn(move || {
+                let _ = tx.send(shared.write_snapshot(&source, applied));
+            })?;
+        let snap = rx
+            .await
+            .map_err(|_| io::Error::other("the snapshot thread ended early"))??;
+        tracing::info!(
+            last = ?snap.meta.last_log_id,
+            bytes = snap.snapshot.get_ref().len(),
+            copy_ms = copied.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "snapshot built"
+        );
+        Ok(snap)
+    }
+}
+
+impl Shared {
+    /// Encodes a copied state and replaces the snapshot file with it unless the file already
+    /// holds a newer one (an install may have overtaken this build).
+    fn write_snapshot(&self, state: &ConfigState, applied: Applied) -> Result<Snapshot> {
+        let data = state.image_json()?;
         let meta = SnapshotMeta {
             last_log_id: applied.log_id,
             last_membership: applied.membership,
         };
-        let _io = self.shared.snapshot_io.lock().expect("snapshot lock");
-        let newer = snapshot_file::read(&self.shared.dir)?
-            .is_none_or(|old| old.meta.last_log_id <= meta.last_log_id);
-        if newer {
-            snapshot_file::write(
-                &self.shared.dir,
-                &StoredSnapshot {
-                    meta: meta.clone(),
-                    data: data.clone(),
-                },
-            )?;
+        let mut on_disk = self.snapshot_io.lock().expect("snapshot lock");
+        if *on_disk <= meta.last_log_id {
+            let stored = StoredSnapshot {
+                meta: meta.clone(),
+                data,
+            };
+            snapshot_file::write(&self.dir, &stored)?;
+            *on_disk = meta.last_log_id;
+            return Ok(Snapshot {
+                meta,
+                snapshot: Cursor::new(stored.data),
+            });
         }
         Ok(Snapshot {
             meta,

@@ -137,6 +137,15 @@ async fn a_node_joining_after_the_log_was_purged_catches_up_by_snapshot() {
         new_entity(&c, n % 3, &token, &format!("e{n}")).await;
     }
     let leader = c.agreed_leader().await;
+    // Snapshots come by themselves once `--snapshot-every` entries were applied.
+    wait_for("an automatic snapshot on every node", WAIT, || async {
+        for i in 0..3 {
+            let v = c.cluster(i).await?;
+            (v["snapshot_index"].as_u64()? >= 20).then_some(())?;
+        }
+        Some(())
+    })
+    .await;
     let snap = req_h(
         &c,
         leader,

@@ -39,7 +39,8 @@ fn remember_request(state: &mut ConfigState, index: u64, at_ms: i64, rid: &str, 
     state.request_order.insert(index, rid.to_string());
     state.fresh_requests.push(index);
     // Forget the oldest ids: past the count bound, or older than the TTL by proposer time.
-    while let Some((&first, rid)) = state.request_order.first_key_value() {
+    while let Some((first, rid)) = state.request_order.get_min() {
+        let first = *first;
         let expired = state
             .requests
             .get(rid)

@@ -46,7 +46,9 @@ pub struct ConfigState {
     pub(crate) removed: BTreeSet<u64>,
     pub(crate) tenants: BTreeMap<String, TenantRecord>,
     pub(crate) tokens: BTreeMap<String, String>,
-    pub(crate) objects: BTreeMap<ObjKey, ObjectRecord>,
+    /// Persistent maps (clone in O(1)) for the parts that grow: a snapshot copies the state
+    /// under the lock and encodes it after.
+    pub(crate) objects: imbl::OrdMap<ObjKey, ObjectRecord>,
     /// Derived from `objects` (never persisted): objects per (tenant, kind), for the limits.
     pub(crate) counts: BTreeMap<(String, ObjectKind), usize>,
     /// Derived from `objects` (never persisted): who refers to an object, by its key.
@@ -54,7 +56,7 @@ pub struct ConfigState {
     pub(crate) alarms: BTreeMap<(String, String), AlarmStateRecord>,
     pub(crate) alarm_changes: VecDeque<AlarmStateRecord>,
     pub(crate) deliveries: BTreeMap<String, DeliveryRecord>,
-    pub(crate) requests: BTreeMap<String, RequestRecord>,
+    pub(crate) requests: imbl::OrdMap<String, RequestRecord>,
     /// Log indexes of request ids remembered since the last `take_changes` (never persisted).
     pub(crate) fresh_requests: Vec<u64>,
     /// Persisted request groups, first index -> last index (never persisted itself).
@@ -63,7 +65,7 @@ pub struct ConfigState {
     persisted_floor: Option<u64>,
     /// Keys of the older one-record-per-request layout, deleted at the next persist.
     legacy_request_keys: Vec<String>,
-    pub(crate) request_order: BTreeMap<u64, String>,
+    pub(crate) request_order: imbl::OrdMap<u64, String>,
     dirty: BTreeSet<StateKey>,
 }
 
@@ -307,6 +309,31 @@ impl ConfigState {
         self.persisted_floor = None;
     }
 
+    /// A copy holding what `to_image` needs, cheap to take (the large maps are persistent), so
+    /// a snapshot holds the state lock only for this and encodes the copy after.
+    pub fn image_source(&self) -> ConfigState {
+        ConfigState {
+            info: self.info.clone(),
+            next_node_id: self.next_node_id,
+            members_epoch: self.members_epoch,
+            members: self.members.clone(),
+            removed: self.removed.clone(),
+            tenants: self.tenants.clone(),
+            objects: self.objects.clone(),
+            alarms: self.alarms.clone(),
+            alarm_changes: self.alarm_changes.clone(),
+            deliveries: self.deliveries.clone(),
+            requests: self.requests.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Encodes the state as the JSON of its `Image`, straight from the maps (no copy of the
+    /// records): what a snapshot stores.
+    pub fn image_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&ImageRef(self))
+    }
+
     pub fn to_image(&self) -> Image {
         Image {
             info: self.info.clone(),
@@ -443,6 +470,59 @@ impl ConfigState {
     }
     pub fn request_count(&self) -> usize {
         self.requests.len()
+    }
+    /// Records a snapshot holds: what writing one costs, roughly.
+    pub fn record_count(&self) -> usize {
+        self.members.len()
+            + self.removed.len()
+            + self.tenants.len()
+            + self.objects.len()
+            + self.alarms.len()
+            + self.alarm_changes.len()
+            + self.deliveries.len()
+            + self.requests.len()
+    }
+}
+
+/// Serialises a state exactly as its `Image` would be, borrowing the records.
+struct ImageRef<'a>(&'a ConfigState);
+
+/// A sequence serialised from the iterator its function makes.
+struct Seq<F>(F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((self.0)())
+    }
+}
+
+impl Serialize for ImageRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let st = self.0;
+        let requests = || {
+            st.requests
+                .iter()
+                .map(|(k, r)| (k, r.index, r.at_ms, &r.result))
+        };
+        let mut out = s.serialize_struct("Image", 11)?;
+        out.serialize_field("info", &st.info)?;
+        out.serialize_field("next_node_id", &st.next_node_id)?;
+        out.serialize_field("members_epoch", &st.members_epoch)?;
+        out.serialize_field("members", &Seq(|| st.members.values()))?;
+        out.serialize_field("removed", &Seq(|| st.removed.iter()))?;
+        out.serialize_field("tenants", &Seq(|| st.tenants.values()))?;
+        out.serialize_field("objects", &Seq(|| st.objects.values()))?;
+        out.serialize_field("alarms", &Seq(|| st.alarms.values()))?;
+        out.serialize_field("alarm_changes", &Seq(|| st.alarm_changes.iter()))?;
+        out.serialize_field("deliveries", &Seq(|| st.deliveries.values()))?;
+        out.serialize_field("requests", &Seq(requests))?;
+        out.end()
     }
 }
 

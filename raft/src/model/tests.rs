@@ -257,6 +257,9 @@ fn persisted_changes_and_images_round_trip() {
     }
     let loaded = ConfigState::load(persisted).expect("load");
     assert_eq!(loaded.to_image(), s.to_image());
+    // The snapshot encoding borrows the maps and must equal the image's own.
+    let image_json = serde_json::to_vec(&s.to_image()).expect("encode");
+    assert_eq!(s.image_json().expect("encode"), image_json);
     assert_eq!(loaded.digest(), s.digest());
     assert_eq!(ConfigState::from_image(s.to_image()).digest(), s.digest());
     assert!(loaded.tenant_by_token_hash("h1").is_some());
