@@ -265,6 +265,19 @@ fn persisted_changes_and_images_round_trip() {
     assert!(loaded.tenant_by_token_hash("h1").is_some());
 }
 
+/// The creation of entity `en<index>` with request id `req<index>`, proposed at `at_ms`.
+fn create_with_id(index: u64, at_ms: i64) -> Command {
+    let mut c = cmd(put(
+        &format!("en{index}"),
+        None,
+        ObjectKind::Entity,
+        PutMode::Create,
+    ));
+    c.request_id = Some(format!("req{index}"));
+    c.at_ms = at_ms;
+    c
+}
+
 /// Persists `s`'s changes into `disk` the way the state machine does (last write wins).
 fn persist(s: &mut ConfigState, disk: &mut std::collections::BTreeMap<String, Vec<u8>>) {
     for (k, v) in s.take_changes() {
@@ -285,15 +298,8 @@ fn request_ids_persist_in_groups_and_forgotten_ones_stay_forgotten() {
     let mut index = 2;
     for batch in 0..6_i64 {
         for i in 0..3 {
-            let mut c = cmd(put(
-                &format!("en{index}"),
-                None,
-                ObjectKind::Entity,
-                PutMode::Create,
-            ));
-            c.request_id = Some(format!("req{index}"));
-            c.at_ms = 1_000 + batch * (REQUEST_TTL_MS + 1) + i;
-            apply(&mut s, index, &c);
+            let at_ms = 1_000 + batch * (REQUEST_TTL_MS + 1) + i;
+            apply(&mut s, index, &create_with_id(index, at_ms));
             index += 1;
         }
         persist(&mut s, &mut disk);
@@ -307,10 +313,11 @@ fn request_ids_persist_in_groups_and_forgotten_ones_stay_forgotten() {
     }
     // A retry of a remembered id still answers from the record after a reload.
     let mut loaded = ConfigState::load(disk.clone()).expect("load");
-    let mut c = cmd(put("en17", None, ObjectKind::Entity, PutMode::Create));
-    c.request_id = Some("req17".into());
-    c.at_ms = 1_000 + 5 * (REQUEST_TTL_MS + 1) + 3;
-    let again = apply(&mut loaded, 99, &c);
+    let again = apply(
+        &mut loaded,
+        99,
+        &create_with_id(17, 1_000 + 5 * (REQUEST_TTL_MS + 1) + 3),
+    );
     assert!(matches!(again, CommandResult::Object(_)), "{again:?}");
     assert_eq!(loaded.to_image(), s.to_image());
 }
@@ -320,22 +327,11 @@ fn a_group_cut_by_the_floor_loads_only_its_remembered_ids() {
     let mut s = with_tenant();
     let mut disk = std::collections::BTreeMap::new();
     for (index, at_ms) in [(2, 1_000), (3, 1_000 + REQUEST_TTL_MS / 2)] {
-        let mut c = cmd(put(
-            &format!("en{index}"),
-            None,
-            ObjectKind::Entity,
-            PutMode::Create,
-        ));
-        c.request_id = Some(format!("req{index}"));
-        c.at_ms = at_ms;
-        apply(&mut s, index, &c);
+        apply(&mut s, index, &create_with_id(index, at_ms));
     }
     persist(&mut s, &mut disk);
     // Forgets req2 only: its group stays on disk, and the floor hides it on load.
-    let mut c = cmd(put("en4", None, ObjectKind::Entity, PutMode::Create));
-    c.request_id = Some("req4".into());
-    c.at_ms = 1_000 + REQUEST_TTL_MS + 1;
-    apply(&mut s, 4, &c);
+    apply(&mut s, 4, &create_with_id(4, 1_000 + REQUEST_TTL_MS + 1));
     persist(&mut s, &mut disk);
     assert_eq!(disk.keys().filter(|k| k.starts_with("q/")).count(), 2);
     let loaded = ConfigState::load(disk).expect("load");
@@ -346,9 +342,7 @@ fn a_group_cut_by_the_floor_loads_only_its_remembered_ids() {
 #[test]
 fn request_records_of_the_older_layout_are_loaded_and_regrouped() {
     let mut s = with_tenant();
-    let mut c = cmd(put("en2", None, ObjectKind::Entity, PutMode::Create));
-    c.request_id = Some("req2".into());
-    apply(&mut s, 2, &c);
+    apply(&mut s, 2, &create_with_id(2, 1_000));
     let mut disk = std::collections::BTreeMap::new();
     persist(&mut s, &mut disk);
     // Rewrite the group as the older one-record-per-id layout.

@@ -137,6 +137,14 @@ fn entity_put(index: u64, id: &str) -> Entry {
     )
 }
 
+fn create_tenant() -> Op {
+    Op::CreateTenant {
+        id: "t1".into(),
+        name: "acme".into(),
+        token_hash: "h".into(),
+    }
+}
+
 async fn apply_entries(sm: &mut StateMachine, entries: Vec<Entry>) {
     let items = entries.into_iter().map(|e| Ok((e, None)));
     sm.apply(futures::stream::iter(items)).await.expect("apply");
@@ -145,11 +153,7 @@ async fn apply_entries(sm: &mut StateMachine, entries: Vec<Entry>) {
 #[tokio::test]
 async fn applied_state_and_last_applied_survive_reopen_together() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tenant = Op::CreateTenant {
-        id: "t1".into(),
-        name: "acme".into(),
-        token_hash: "h".into(),
-    };
+    let tenant = create_tenant();
     {
         let mut sm = StateMachine::open(dir.path()).expect("open");
         apply_entries(&mut sm, vec![normal(1, tenant), entity_put(2, "en1")]).await;
@@ -165,11 +169,7 @@ async fn applied_state_and_last_applied_survive_reopen_together() {
 #[tokio::test]
 async fn many_applied_batches_share_few_sled_batches_and_survive_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tenant = Op::CreateTenant {
-        id: "t1".into(),
-        name: "acme".into(),
-        token_hash: "h".into(),
-    };
+    let tenant = create_tenant();
     let (batches, records) = {
         let mut sm = StateMachine::open(dir.path()).expect("open");
         apply_entries(&mut sm, vec![normal(1, tenant)]).await;
@@ -209,11 +209,7 @@ async fn many_applied_batches_share_few_sled_batches_and_survive_reopen() {
 #[tokio::test]
 async fn snapshot_is_persisted_and_installs_into_an_empty_machine() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tenant = Op::CreateTenant {
-        id: "t1".into(),
-        name: "acme".into(),
-        token_hash: "h".into(),
-    };
+    let tenant = create_tenant();
     let mut sm = StateMachine::open(&dir.path().join("a")).expect("open");
     apply_entries(&mut sm, vec![normal(1, tenant), entity_put(2, "en1")]).await;
     let snap = sm.build_snapshot().await.expect("build");
@@ -245,11 +241,7 @@ async fn snapshot_is_persisted_and_installs_into_an_empty_machine() {
 async fn duplicate_request_in_the_log_applies_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut sm = StateMachine::open(dir.path()).expect("open");
-    let tenant = Op::CreateTenant {
-        id: "t1".into(),
-        name: "acme".into(),
-        token_hash: "h".into(),
-    };
+    let tenant = create_tenant();
     let mut first = entity_put(2, "en1");
     let mut retry = entity_put(3, "en1");
     for e in [&mut first, &mut retry] {
