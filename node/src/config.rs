@@ -7,6 +7,11 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+/// Bounds of `max-body-bytes`. The upper one keeps every write far below the largest message
+/// nodes exchange (`meridian_raft::network::PEER_MESSAGE_MAX`).
+pub const MAX_BODY_MIN: usize = 1024;
+pub const MAX_BODY_MAX: usize = 16 * 1024 * 1024;
+
 /// Everything `meridian serve` needs. Every field has a default; see `validate` for the rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
@@ -147,6 +152,12 @@ impl Config {
         if !(self.rate_limit_burst >= 1.0 && self.rate_limit_burst.is_finite()) {
             return bad("rate-limit-burst: must be at least 1".into());
         }
+        if !(MAX_BODY_MIN..=MAX_BODY_MAX).contains(&self.max_body_bytes) {
+            return bad(format!(
+                "max-body-bytes: {} must be {MAX_BODY_MIN}..={MAX_BODY_MAX}",
+                self.max_body_bytes
+            ));
+        }
         if self.snapshot_every == 0 {
             return bad("snapshot-every: must be at least 1".into());
         }
@@ -213,6 +224,7 @@ mod tests {
                 "rate-limit-per-sec:",
             ),
             (Box::new(|c| c.rate_limit_burst = 0.5), "rate-limit-burst:"),
+            (Box::new(|c| c.max_body_bytes = 1 << 30), "max-body-bytes:"),
         ];
         for (mutate, field) in cases {
             let mut c = Config::default();

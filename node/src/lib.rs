@@ -19,6 +19,7 @@ pub mod node;
 pub mod peer_msgs;
 pub mod peer_service;
 pub mod placement_view;
+pub mod proposer;
 pub mod server;
 pub mod snapshots;
 

@@ -10,6 +10,9 @@ impl Counter {
     pub fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -19,6 +22,8 @@ impl Counter {
 pub struct Metrics {
     pub writes: Counter,
     pub writes_forwarded: Counter,
+    /// Batches of writes this node proposed to Raft as leader.
+    pub write_batches: Counter,
     pub linearizable_reads: Counter,
     pub http_2xx: Counter,
     pub http_4xx: Counter,

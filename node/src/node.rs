@@ -11,7 +11,6 @@ use meridian_raft::types::NodeAddr;
 use meridian_raft::{Raft, StateView};
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
-use openraft::errors::{ClientWriteError, RaftError};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -48,6 +47,8 @@ pub struct Node {
     pub placement: crate::placement_view::PlacementCache,
     /// Serialises membership changes on the leader (openraft allows one at a time).
     pub membership_lock: tokio::sync::Mutex<()>,
+    /// Batches this node's writes (see `proposer`).
+    pub proposer: crate::proposer::Proposer,
     pub wal_stats: std::sync::Arc<meridian_raft::log_store::WalStats>,
     pub started: Instant,
 }
@@ -110,70 +111,19 @@ impl Node {
     async fn commit(&self, cmd: Command, deadline: Instant) -> Result<WriteOk> {
         let mut last = String::from("no leader");
         for attempt in 0..ATTEMPTS_MAX {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if Instant::now() >= deadline {
                 break;
             }
-            match self.leader_route() {
-                LeaderRoute::Local => match self.commit_local(cmd.clone(), left).await {
-                    Ok(ok) => return Ok(ok),
-                    Err(e) => last = format!("{e:?}"),
-                },
-                LeaderRoute::Remote { id, addr } => {
-                    self.metrics.writes_forwarded.inc();
-                    match self.forward_write(id, &addr, &cmd, left).await {
-                        Ok(Ok(ok)) => return Ok(ok),
-                        Ok(Err(PeerError::Refused(m))) => return Err(Error::Conflict(m)),
-                        Ok(Err(e)) => last = format!("{e:?}"),
-                        Err(e) => last = e,
-                    }
-                }
-                LeaderRoute::Unknown => {}
+            match self.proposer.propose(cmd.clone(), deadline, false).await {
+                Ok(ok) => return Ok(ok),
+                Err(PeerError::Refused(m)) => return Err(Error::Conflict(m)),
+                Err(e) => last = format!("{e:?}"),
             }
             backoff(attempt, deadline).await;
         }
         Err(Error::Unavailable(format!(
             "write not confirmed by a quorum in time ({last})"
         )))
-    }
-
-    /// Leader side of a write: client_write with a deadline.
-    pub async fn commit_local(&self, cmd: Command, left: Duration) -> PeerResult<WriteOk> {
-        let r = tokio::time::timeout(left, self.raft.client_write(cmd)).await;
-        match r {
-            Err(_) => Err(PeerError::Unavailable(
-                "no quorum acknowledged the write in time".into(),
-            )),
-            Ok(Ok(resp)) => Ok(WriteOk {
-                result: resp.data,
-                index: resp.log_id.index,
-            }),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                let leader = f.leader_id.zip(f.leader_node.map(|n| n.addr));
-                Err(PeerError::NotLeader { leader })
-            }
-            Ok(Err(e)) => Err(PeerError::Unavailable(e.to_string())),
-        }
-    }
-
-    async fn forward_write(
-        &self,
-        leader: u64,
-        addr: &str,
-        cmd: &Command,
-        left: Duration,
-    ) -> std::result::Result<PeerResult<WriteOk>, String> {
-        let env = Envelope {
-            target_node_id: leader,
-            payload: encode(cmd),
-        };
-        let mut client = self.peers.client(addr).map_err(|e| e.to_string())?;
-        let req = self.peers.request(env, left.min(WRITE_TIMEOUT));
-        let reply = client
-            .forward_write(req)
-            .await
-            .map_err(|s| s.message().to_string())?;
-        decode(&reply.into_inner().payload)
     }
 
     /// Waits until this node applied `index`.

@@ -10,8 +10,9 @@ use meridian_raft::network::{decode, encode};
 use meridian_raft::server::RaftRpc;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::node::{LeaderRoute, Node, WRITE_TIMEOUT};
+use crate::node::{LeaderRoute, Node};
 use crate::peer_msgs::{Heartbeat, HeartbeatOk, JoinAction, PeerError, PeerResult};
+use crate::proposer::BATCH_MAX;
 
 pub struct PeerService {
     node: Arc<Node>,
@@ -82,9 +83,13 @@ impl Peer for PeerService {
 
     async fn forward_write(&self, req: Request<Envelope>) -> ReplyResult {
         let env = self.open(req, false)?;
-        let cmd: Command = decode(&env.payload).map_err(Status::invalid_argument)?;
+        let cmds: Vec<Command> = decode(&env.payload).map_err(Status::invalid_argument)?;
+        if cmds.len() > BATCH_MAX {
+            let msg = format!("at most {BATCH_MAX} forwarded writes per call");
+            return Err(Status::invalid_argument(msg));
+        }
         let r = match self.node.leader_route() {
-            LeaderRoute::Local => self.node.commit_local(cmd, WRITE_TIMEOUT).await,
+            LeaderRoute::Local => Ok(self.node.proposer.propose_forwarded(cmds).await),
             _ => Err(self.not_leader()),
         };
         Ok(self.reply(&r))

@@ -119,13 +119,19 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         liveness: Default::default(),
         placement: Default::default(),
         membership_lock: Default::default(),
+        proposer: Default::default(),
         wal_stats,
         started: Instant::now(),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Writes keep flowing until the server has drained its requests.
+    let (proposer_stop_tx, proposer_stop) = tokio::sync::watch::channel(false);
+    let proposer = tokio::spawn(crate::proposer::run(node.clone(), proposer_stop));
     let (fatal_tx, mut fatal_rx) = tokio::sync::watch::channel::<Option<String>>(None);
-    let grpc = tonic::service::Routes::new(PeerServer::new(PeerService::new(node.clone())))
+    let peer = PeerServer::new(PeerService::new(node.clone()))
+        .max_decoding_message_size(meridian_raft::network::PEER_MESSAGE_MAX);
+    let grpc = tonic::service::Routes::new(peer)
         .prepare()
         .into_axum_router();
     let app = http::router(node.clone())
@@ -182,6 +188,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     tracing::info!(node_id = id, "shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = proposer_stop_tx.send(true);
+    let _ = proposer.await;
     let _ = liveness.await;
     let _ = snapshots.await;
     let _ = raft.shutdown().await;

@@ -19,7 +19,7 @@ use openraft::raft::{
 use serde::{Serialize, de::DeserializeOwned};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::types::{NodeAddr, Snapshot, TypeConfig, Vote};
+use crate::types::{LogId, NodeAddr, Snapshot, TypeConfig, Vote};
 
 /// Bytes of snapshot data per streamed chunk (tonic's default message limit is 4 MiB).
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
@@ -28,6 +28,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// HTTP/2 keepalive ping interval and the time to wait for its answer.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Largest peer message a node accepts or reads back. A single entry is bounded by the API's
+/// body limit, far below this.
+pub const PEER_MESSAGE_MAX: usize = 64 * 1024 * 1024;
+/// Most encoded bytes of entries (or forwarded writes) put in one peer message; a longer run
+/// is sent in several messages.
+pub const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Most channels cached (one per peer address).
 pub const CHANNELS_MAX: usize = 256;
 
@@ -90,13 +96,28 @@ impl Peers {
             map.clear();
         }
         map.insert(addr.to_string(), ch.clone());
-        Ok(PeerClient::new(ch).max_decoding_message_size(64 * 1024 * 1024))
+        Ok(PeerClient::new(ch).max_decoding_message_size(PEER_MESSAGE_MAX))
     }
 }
 
 pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     // Raft messages are plain data; serialising them cannot fail.
     serde_json::to_vec(v).expect("raft messages serialise")
+}
+
+/// How many of the leading items with these encoded sizes fit in `limit` bytes together; at
+/// least one, so an oversized item still travels (alone).
+pub fn fitting(sizes: impl IntoIterator<Item = usize>, limit: usize) -> usize {
+    let mut total = 0usize;
+    let mut n = 0;
+    for size in sizes {
+        total = total.saturating_add(size);
+        if n > 0 && total > limit {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
@@ -156,6 +177,15 @@ impl Connection {
         req: &Req,
         ttl: Duration,
     ) -> Result<Resp, RPCError<TypeConfig>> {
+        self.call_encoded(rpc, encode(req), ttl).await
+    }
+
+    async fn call_encoded<Resp: DeserializeOwned>(
+        &self,
+        rpc: Rpc,
+        payload: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<TypeConfig>> {
         if self.target == self.self_id {
             return Err(Unreachable::from_string("a node never dials itself").into());
         }
@@ -165,7 +195,7 @@ impl Connection {
             .map_err(|e| Unreachable::new(&e))?;
         let env = Envelope {
             target_node_id: self.target,
-            payload: encode(req),
+            payload,
         };
         let request = self.peers.request(env, ttl);
         let fut = async {
@@ -223,7 +253,19 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(Rpc::Append, &rpc, option.hard_ttl()).await
+        let ttl = option.hard_ttl();
+        let payload = encode(&rpc);
+        if payload.len() <= BATCH_BYTES_MAX || rpc.entries.len() <= 1 {
+            return self.call_encoded(Rpc::Append, payload, ttl).await;
+        }
+        // Too long for one message: send the entries that fit and report a partial success;
+        // openraft sends the rest next.
+        let (part, last) = leading_part(rpc, BATCH_BYTES_MAX);
+        let resp = self.call(Rpc::Append, &part, ttl).await?;
+        Ok(match resp {
+            AppendEntriesResponse::Success => AppendEntriesResponse::PartialSuccess(last),
+            other => other,
+        })
     }
 
     async fn vote(
@@ -286,6 +328,18 @@ impl RaftNetworkV2<TypeConfig> for Connection {
     }
 }
 
+/// The leading entries of `rpc` that fit in `limit` encoded bytes (at least one), and the log
+/// id of the last of them.
+pub fn leading_part(
+    mut rpc: AppendEntriesRequest<TypeConfig>,
+    limit: usize,
+) -> (AppendEntriesRequest<TypeConfig>, Option<LogId>) {
+    let n = fitting(rpc.entries.iter().map(|e| encode(e).len()), limit);
+    rpc.entries.truncate(n);
+    let last = rpc.entries.last().map(|e| e.log_id);
+    (rpc, last)
+}
+
 /// Splits a snapshot into bounded chunks; the first carries vote and meta, the last is `done`.
 fn snapshot_chunks(target: u64, vote: &Vote, snapshot: Snapshot) -> Vec<SnapshotChunk> {
     let data = snapshot.snapshot.into_inner();
@@ -314,4 +368,72 @@ fn snapshot_chunks(target: u64, vote: &Vote, snapshot: Snapshot) -> Vec<Snapshot
             chunk
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::entry::RaftEntry;
+    use openraft::raft::AppendEntriesRequest;
+
+    use super::{encode, fitting, leading_part};
+    use crate::model::{Command, Op};
+    use crate::types::{Entry, LogId, TypeConfig};
+
+    #[test]
+    fn fitting_takes_the_longest_prefix_within_the_limit_and_never_none() {
+        assert_eq!(fitting([3, 3, 3], 10), 3);
+        assert_eq!(fitting([3, 3, 3], 6), 2);
+        assert_eq!(fitting([3, 3, 3], 5), 1);
+        assert_eq!(
+            fitting([30, 1], 10),
+            1,
+            "an oversized first item travels alone"
+        );
+        assert_eq!(fitting(Vec::<usize>::new(), 10), 0);
+        assert_eq!(fitting([usize::MAX, usize::MAX], 10), 1);
+    }
+
+    fn lid(index: u64) -> LogId {
+        openraft::testing::log_id::<TypeConfig>(1, 1, index)
+    }
+
+    /// An entry that encodes to a bit more than `bytes`.
+    fn bulky(index: u64, bytes: usize) -> Entry {
+        let op = Op::CreateTenant {
+            id: format!("t{index}"),
+            name: "x".repeat(bytes),
+            token_hash: "h".into(),
+        };
+        let cmd = Command {
+            request_id: None,
+            at_ms: 1,
+            op,
+        };
+        Entry::new_normal(lid(index), cmd)
+    }
+
+    #[test]
+    fn a_long_append_is_cut_after_the_entries_that_fit() {
+        let entries: Vec<Entry> = (1..=10).map(|i| bulky(i, 1000)).collect();
+        let one = encode(&entries[0]).len();
+        let rpc = AppendEntriesRequest::<TypeConfig> {
+            vote: openraft::impls::Vote::new(1, 1),
+            prev_log_id: None,
+            leader_commit: Some(lid(3)),
+            entries,
+        };
+        let (part, last) = leading_part(rpc.clone(), one * 4 + one / 2);
+        assert_eq!(part.entries.len(), 4);
+        assert_eq!(last, Some(lid(4)));
+        assert_eq!(part.prev_log_id, rpc.prev_log_id);
+        assert_eq!(part.leader_commit, rpc.leader_commit);
+
+        let (part, last) = leading_part(rpc, 10);
+        assert_eq!(
+            part.entries.len(),
+            1,
+            "one entry larger than the limit goes alone"
+        );
+        assert_eq!(last, Some(lid(1)));
+    }
 }

@@ -140,6 +140,13 @@ async fn metrics(State(node): State<AppState>) -> impl IntoResponse {
     );
     metric(
         &mut out,
+        "meridian_write_batches_total",
+        "counter",
+        "Batches of writes this node proposed to Raft as the leader.",
+        c.write_batches.get(),
+    );
+    metric(
+        &mut out,
         "meridian_linearizable_reads_total",
         "counter",
         "Read barriers run.",

@@ -329,3 +329,66 @@ async fn bad_config_and_unknown_data_format_exit_with_one_clear_line() {
     assert!(err.starts_with("meridian: listen:"), "{err}");
     let _ = Duration::ZERO;
 }
+
+/// Reads counter `name` from node `i`'s `/metrics`.
+async fn counter(c: &TestCluster, i: usize, name: &str) -> u64 {
+    let url = format!("http://{}/metrics", c.nodes[i].addr());
+    let reply = c.http.get(url).send().await.expect("GET /metrics");
+    let text = reply.text().await.expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in /metrics:\n{text}"))
+}
+
+/// Writes sent at once travel together (fewer Raft proposals than writes), and bulky writes
+/// that add up to more than one peer message of gRPC's default size still reach every node:
+/// through a follower to the leader, and to a follower that was down while they were made.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_bulky_writes_are_batched_and_reach_a_follower_that_was_down() {
+    const WRITES: u64 = 64;
+    let mut c = TestCluster::start(&["r1", "r2", "r3"], &[]).await;
+    let token = c.tenant(0, "acme").await;
+    let leader = c.agreed_leader().await;
+    let (follower, down) = ((leader + 1) % 3, (leader + 2) % 3);
+    c.kill9(down);
+    let before = counter(&c, leader, "meridian_write_batches_total").await;
+    // About 100 KB each, 6.5 MB in all.
+    let metadata: serde_json::Map<String, serde_json::Value> = (0..100)
+        .map(|k| (format!("k{k:03}"), json!("x".repeat(1000))))
+        .collect();
+    let writes = (0..WRITES).map(|n| {
+        let node = if n % 4 == 0 { leader } else { follower };
+        let body = json!({"label": format!("bulk{n}"), "metadata": metadata});
+        let (c, token) = (&c, &token);
+        async move { create(c, node, token, "/v1/entities", body).await }
+    });
+    futures::future::join_all(writes).await;
+    let batches = counter(&c, leader, "meridian_write_batches_total").await - before;
+    eprintln!("{WRITES} concurrent writes were proposed in {batches} batches");
+    assert!(batches < WRITES, "{batches} batches for {WRITES} writes");
+
+    c.start_node(down);
+    wait_for(
+        "the restarted follower to reach the leader's state",
+        WAIT,
+        || async {
+            let v = c.cluster(down).await?;
+            let l = c.cluster(leader).await?;
+            let same =
+                v["applied_index"] == l["applied_index"] && v["state_digest"] == l["state_digest"];
+            same.then_some(())
+        },
+    )
+    .await;
+    let list = req_h(
+        &c,
+        down,
+        Method::GET,
+        "/v1/entities?limit=1000",
+        &token,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(list.json["values"].as_array().map(Vec::len), Some(64));
+}
