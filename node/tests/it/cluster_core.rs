@@ -169,33 +169,31 @@ async fn a_node_joining_after_the_log_was_purged_catches_up_by_snapshot() {
 
     let join = c.nodes[0].addr();
     let late = c.spawn_new("r1", Some(join), &["--snapshot-every", "20"]);
-    let v = wait_for(
-        "the late node to reach the leader's state",
-        WAIT,
-        || async {
-            let v = c.cluster(late).await?;
-            let l = c.cluster(leader).await?;
-            let same =
-                v["applied_index"] == l["applied_index"] && v["state_digest"] == l["state_digest"];
-            same.then_some(v)
-        },
-    )
-    .await;
+    let v = caught_up(&c, late, leader).await;
     assert!(
         v["snapshot_index"].as_u64().unwrap_or(0) >= purged,
         "late node installed a snapshot: {v}"
     );
-    let list = req_h(
-        &c,
-        late,
-        Method::GET,
-        "/v1/entities?limit=1000",
-        &token,
-        None,
-        &[],
-    )
-    .await;
-    assert_eq!(list.json["values"].as_array().map(Vec::len), Some(40));
+    assert_eq!(entities_seen(&c, late, &token).await, Some(40));
+}
+
+/// Waits until node `i` applied as far as node `leader` with the same state; returns `i`'s view.
+async fn caught_up(c: &TestCluster, i: usize, leader: usize) -> serde_json::Value {
+    wait_for("a node to reach the leader's state", WAIT, || async {
+        let v = c.cluster(i).await?;
+        let l = c.cluster(leader).await?;
+        let same =
+            v["applied_index"] == l["applied_index"] && v["state_digest"] == l["state_digest"];
+        same.then_some(v)
+    })
+    .await
+}
+
+/// How many entities node `i` lists for the tenant of `token`.
+async fn entities_seen(c: &TestCluster, i: usize, token: &str) -> Option<usize> {
+    let path = "/v1/entities?limit=1000";
+    let list = req_h(c, i, Method::GET, path, token, None, &[]).await;
+    list.json["values"].as_array().map(Vec::len)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -368,27 +366,6 @@ async fn concurrent_bulky_writes_are_batched_and_reach_a_follower_that_was_down(
     assert!(batches < WRITES, "{batches} batches for {WRITES} writes");
 
     c.start_node(down);
-    wait_for(
-        "the restarted follower to reach the leader's state",
-        WAIT,
-        || async {
-            let v = c.cluster(down).await?;
-            let l = c.cluster(leader).await?;
-            let same =
-                v["applied_index"] == l["applied_index"] && v["state_digest"] == l["state_digest"];
-            same.then_some(())
-        },
-    )
-    .await;
-    let list = req_h(
-        &c,
-        down,
-        Method::GET,
-        "/v1/entities?limit=1000",
-        &token,
-        None,
-        &[],
-    )
-    .await;
-    assert_eq!(list.json["values"].as_array().map(Vec::len), Some(64));
+    caught_up(&c, down, leader).await;
+    assert_eq!(entities_seen(&c, down, &token).await, Some(WRITES as usize));
 }
