@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use meridian_proto::{Envelope, Peer, Reply, SnapshotChunk};
 use meridian_raft::model::Command;
-use meridian_raft::network::{decode, encode};
+use meridian_raft::network::{PEER_KEY_HEADER, decode, encode};
 use meridian_raft::server::RaftRpc;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -60,6 +60,24 @@ impl PeerService {
 }
 
 type ReplyResult = Result<Response<Reply>, Status>;
+
+/// Refuses a peer call without this cluster's peer key before its body is read, so only peers
+/// can make a node take in a large message (the service shares the public listener).
+pub async fn require_peer_key(
+    axum::extract::State(node): axum::extract::State<Arc<Node>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let got = req.headers().get(PEER_KEY_HEADER);
+    if node
+        .peers
+        .key_matches(got.map(|v| v.as_bytes()).unwrap_or_default())
+    {
+        next.run(req).await
+    } else {
+        Status::unauthenticated("missing or wrong cluster peer key").into_http()
+    }
+}
 
 #[tonic::async_trait]
 impl Peer for PeerService {

@@ -32,6 +32,13 @@ struct Pending {
     waiter: Waiter,
 }
 
+impl Pending {
+    /// Someone still waits for this write.
+    fn wanted(&self) -> bool {
+        !self.waiter.reply.is_closed() && Instant::now() < self.waiter.deadline
+    }
+}
+
 /// Who waits for a write's result, and until when.
 struct Waiter {
     deadline: Instant,
@@ -179,12 +186,17 @@ pub async fn run(node: NodeRef, mut stop: tokio::sync::watch::Receiver<bool>) {
                 _ = stop.changed() => break 'serve,
             }
         };
-        let mut batch = vec![first];
+        // Writes whose writer has given up (deadline, disconnect) are dropped, not proposed.
+        let mut batch: Vec<Pending> = Some(first).into_iter().filter(Pending::wanted).collect();
         while batch.len() < BATCH_MAX {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) if p.wanted() => batch.push(p),
+                Ok(_) => {}
                 Err(_) => break,
             }
+        }
+        if batch.is_empty() {
+            continue;
         }
         while out.try_join_next().is_some() {}
         let node = node.clone();
@@ -232,16 +244,29 @@ async fn commit(node: &Node, batch: Vec<Pending>) {
             return;
         }
     };
+    // Results come in batch order; wait for them as long as any writer of the batch waits.
+    let deadline = waiters.iter().map(|w| w.deadline).max();
+    let deadline = deadline.unwrap_or_else(Instant::now);
+    let mut rest = TIMED_OUT.to_string();
     let mut waiters = waiters.into_iter();
     for w in waiters.by_ref() {
-        let next = tokio::time::timeout_at(w.deadline.into(), results.next()).await;
+        let next = tokio::time::timeout_at(deadline.into(), results.next()).await;
         let r = match next {
             Err(_) => {
                 w.answer(Err(unavailable(TIMED_OUT)));
                 break;
             }
-            Ok(None) => Err(unavailable("raft stopped")),
-            Ok(Some(Err(fatal))) => Err(PeerError::Unavailable(fatal.to_string())),
+            // The stream ends after its first error: answer the rest without reading it again.
+            Ok(None) => {
+                rest = "raft stopped".into();
+                w.answer(Err(unavailable(&rest)));
+                break;
+            }
+            Ok(Some(Err(fatal))) => {
+                rest = fatal.to_string();
+                w.answer(Err(unavailable(&rest)));
+                break;
+            }
             Ok(Some(Ok(Ok(resp)))) => Ok(WriteOk {
                 result: resp.response,
                 index: resp.log_id.index,
@@ -255,7 +280,7 @@ async fn commit(node: &Node, batch: Vec<Pending>) {
         w.answer(r);
     }
     for w in waiters {
-        w.answer(Err(unavailable(TIMED_OUT)));
+        w.answer(Err(unavailable(&rest)));
     }
 }
 

@@ -133,7 +133,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         .max_decoding_message_size(meridian_raft::network::PEER_MESSAGE_MAX);
     let grpc = tonic::service::Routes::new(peer)
         .prepare()
-        .into_axum_router();
+        .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            node.clone(),
+            crate::peer_service::require_peer_key,
+        ));
     let app = http::router(node.clone())
         .merge(grpc)
         .fallback(http::not_found);

@@ -34,6 +34,9 @@ pub const PEER_MESSAGE_MAX: usize = 64 * 1024 * 1024;
 /// Most encoded bytes of entries (or forwarded writes) put in one peer message; a longer run
 /// is sent in several messages.
 pub const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// The slowest link a long AppendEntries is given time for: its deadline (openraft's, based on
+/// the heartbeat interval) grows by one second per this many bytes.
+pub const APPEND_BYTES_PER_SEC_MIN: usize = 4 * 1024 * 1024;
 /// Most channels cached (one per peer address).
 pub const CHANNELS_MAX: usize = 256;
 
@@ -68,14 +71,15 @@ impl Peers {
         req
     }
 
-    /// Whether an incoming request carries this cluster's peer key (constant-time compare).
+    /// Whether an incoming request carries this cluster's peer key.
     pub fn is_peer<T>(&self, req: &tonic::Request<T>) -> bool {
+        let got = req.metadata().get(PEER_KEY_HEADER);
+        self.key_matches(got.map(|v| v.as_bytes()).unwrap_or_default())
+    }
+
+    /// Whether `got` is this cluster's peer key (constant-time compare).
+    pub fn key_matches(&self, got: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
-        let got = req
-            .metadata()
-            .get(PEER_KEY_HEADER)
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
         got.ct_eq(self.peer_key.as_bytes()).into()
     }
 
@@ -253,15 +257,17 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let ttl = option.hard_ttl();
         let payload = encode(&rpc);
         if payload.len() <= BATCH_BYTES_MAX || rpc.entries.len() <= 1 {
+            let ttl = append_ttl(option.hard_ttl(), payload.len());
             return self.call_encoded(Rpc::Append, payload, ttl).await;
         }
         // Too long for one message: send the entries that fit and report a partial success;
         // openraft sends the rest next.
         let (part, last) = leading_part(rpc, BATCH_BYTES_MAX);
-        let resp = self.call(Rpc::Append, &part, ttl).await?;
+        let payload = encode(&part);
+        let ttl = append_ttl(option.hard_ttl(), payload.len());
+        let resp = self.call_encoded(Rpc::Append, payload, ttl).await?;
         Ok(match resp {
             AppendEntriesResponse::Success => AppendEntriesResponse::PartialSuccess(last),
             other => other,
@@ -328,6 +334,12 @@ impl RaftNetworkV2<TypeConfig> for Connection {
     }
 }
 
+/// The deadline of an AppendEntries of `bytes`: openraft's, plus time to move the bytes over a
+/// slow link.
+pub fn append_ttl(base: Duration, bytes: usize) -> Duration {
+    base + Duration::from_secs_f64(bytes as f64 / APPEND_BYTES_PER_SEC_MIN as f64)
+}
+
 /// The leading entries of `rpc` that fit in `limit` encoded bytes (at least one), and the log
 /// id of the last of them.
 pub fn leading_part(
@@ -375,7 +387,9 @@ mod tests {
     use openraft::entry::RaftEntry;
     use openraft::raft::AppendEntriesRequest;
 
-    use super::{encode, fitting, leading_part};
+    use std::time::Duration;
+
+    use super::{APPEND_BYTES_PER_SEC_MIN, append_ttl, encode, fitting, leading_part};
     use crate::model::{Command, Op};
     use crate::types::{Entry, LogId, TypeConfig};
 
@@ -435,5 +449,13 @@ mod tests {
             "one entry larger than the limit goes alone"
         );
         assert_eq!(last, Some(lid(1)));
+    }
+
+    #[test]
+    fn a_long_append_gets_time_to_cross_a_slow_link() {
+        let base = Duration::from_millis(150);
+        assert_eq!(append_ttl(base, 0), base);
+        let ttl = append_ttl(base, 2 * APPEND_BYTES_PER_SEC_MIN);
+        assert_eq!(ttl, base + Duration::from_secs(2));
     }
 }

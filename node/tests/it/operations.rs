@@ -236,3 +236,37 @@ async fn the_api_refuses_what_it_must() {
     .await;
     assert_eq!(r.status, 413, "{}", r.json);
 }
+
+/// A node-to-node call without the cluster's peer key is refused before its body is read: a
+/// client that reaches the public port cannot make a node take in a large message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_call_without_the_peer_key_is_refused_before_its_body_is_read() {
+    let c = TestCluster::start(&["r1"], &[]).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    // One gRPC frame (flag, length, message) of 6 MiB of bytes that are no valid message.
+    let len: u32 = 6 * 1024 * 1024;
+    let mut body = vec![0u8];
+    body.extend_from_slice(&len.to_be_bytes());
+    body.resize(5 + len as usize, 0xff);
+    let url = format!(
+        "http://{}/meridian.peer.v1.Peer/ForwardWrite",
+        c.nodes[0].addr()
+    );
+    for key in [None, Some("not-the-key")] {
+        let mut req = h2
+            .post(&url)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        if let Some(k) = key {
+            req = req.header("x-meridian-peer-key", k);
+        }
+        let reply = req.body(body.clone()).send().await.expect("reply");
+        let status = reply.headers().get("grpc-status").cloned();
+        let status = status.map(|v| v.to_str().unwrap_or_default().to_string());
+        // 16 is UNAUTHENTICATED; a body that was read would fail to decode first (13 or 3).
+        assert_eq!(status.as_deref(), Some("16"), "key {key:?}: {reply:?}");
+    }
+}
