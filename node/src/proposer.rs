@@ -1,8 +1,8 @@
 //! Write batching. Concurrent writes on a node travel together: on the leader a batch goes to
 //! Raft as one message, so it lands in the log as one append covered by one fdatasync; on a
 //! follower a batch goes to the leader in one peer call. At most `BATCHES_IN_FLIGHT` batches
-//! are out at a time, and writes that arrive meanwhile gather into the next one, so batches grow
-//! with the load and a lone write still leaves at once.
+//! are out to one leader at a time, and writes that arrive meanwhile gather into the next one,
+//! so batches grow with the load and a lone write still leaves at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
