@@ -1,10 +1,11 @@
 //! The node-to-node gRPC service: Raft messages, forwarded writes, read index, membership and
-//! liveness heartbeats. Every call must carry the cluster's peer key.
+//! liveness heartbeats. Every call must carry the cluster's peer key: `routes` checks it before
+//! a call reaches the service.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_proto::{Envelope, Peer, Reply, SnapshotChunk};
+use meridian_proto::{Envelope, Peer, PeerServer, Reply, SnapshotChunk};
 use meridian_raft::model::Command;
 use meridian_raft::network::{PEER_KEY_HEADER, decode, encode};
 use meridian_raft::server::RaftRpc;
@@ -25,17 +26,8 @@ impl PeerService {
         Self { node, rpc }
     }
 
-    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        if self.node.peers.is_peer(req) {
-            Ok(())
-        } else {
-            Err(Status::unauthenticated("missing or wrong cluster peer key"))
-        }
-    }
-
-    /// Checks key and addressee, returning the envelope (target 0 = any node).
+    /// Checks the addressee, returning the envelope (target 0 = any node).
     fn open(&self, req: Request<Envelope>, any: bool) -> Result<Envelope, Status> {
-        self.authorize(&req)?;
         let env = req.into_inner();
         if !(any && env.target_node_id == 0) {
             self.rpc.check_target(env.target_node_id)?;
@@ -61,9 +53,19 @@ impl PeerService {
 
 type ReplyResult = Result<Response<Reply>, Status>;
 
+/// The service as routes for the node's one listener, behind the peer-key check.
+pub fn routes(node: Arc<Node>) -> axum::Router {
+    let peer = PeerServer::new(PeerService::new(node.clone()))
+        .max_decoding_message_size(meridian_raft::network::PEER_MESSAGE_MAX);
+    tonic::service::Routes::new(peer)
+        .prepare()
+        .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(node, require_peer_key))
+}
+
 /// Refuses a peer call without this cluster's peer key before its body is read, so only peers
 /// can make a node take in a large message (the service shares the public listener).
-pub async fn require_peer_key(
+async fn require_peer_key(
     axum::extract::State(node): axum::extract::State<Arc<Node>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -92,7 +94,6 @@ impl Peer for PeerService {
     }
 
     async fn install_snapshot(&self, req: Request<Streaming<SnapshotChunk>>) -> ReplyResult {
-        self.authorize(&req)?;
         self.rpc
             .install_snapshot(req.into_inner())
             .await

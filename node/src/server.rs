@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::serve::ListenerExt;
-use meridian_proto::PeerServer;
 use meridian_raft::network::{Network, Peers};
 use meridian_raft::{LogStore, Raft, StateMachine};
 use openraft::SnapshotPolicy;
@@ -19,7 +18,6 @@ use crate::datadir::{DataDir, Identity};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::node::Node;
-use crate::peer_service::PeerService;
 
 /// The admin token and whether it was generated now (to be shown once).
 fn admin_token(cfg: &Config, dir: &DataDir) -> Result<(String, bool)> {
@@ -129,15 +127,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let (proposer_stop_tx, proposer_stop) = tokio::sync::watch::channel(false);
     let proposer = tokio::spawn(crate::proposer::run(node.clone(), proposer_stop));
     let (fatal_tx, mut fatal_rx) = tokio::sync::watch::channel::<Option<String>>(None);
-    let peer = PeerServer::new(PeerService::new(node.clone()))
-        .max_decoding_message_size(meridian_raft::network::PEER_MESSAGE_MAX);
-    let grpc = tonic::service::Routes::new(peer)
-        .prepare()
-        .into_axum_router()
-        .layer(axum::middleware::from_fn_with_state(
-            node.clone(),
-            crate::peer_service::require_peer_key,
-        ));
+    let grpc = crate::peer_service::routes(node.clone());
     let app = http::router(node.clone())
         .merge(grpc)
         .fallback(http::not_found);

@@ -71,12 +71,6 @@ impl Peers {
         req
     }
 
-    /// Whether an incoming request carries this cluster's peer key.
-    pub fn is_peer<T>(&self, req: &tonic::Request<T>) -> bool {
-        let got = req.metadata().get(PEER_KEY_HEADER);
-        self.key_matches(got.map(|v| v.as_bytes()).unwrap_or_default())
-    }
-
     /// Whether `got` is this cluster's peer key (constant-time compare).
     pub fn key_matches(&self, got: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
