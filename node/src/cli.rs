@@ -56,6 +56,15 @@ struct ServeArgs {
     /// Let pollers reach loopback, link-local and private addresses.
     #[arg(long, env = "MERIDIAN_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     allow_private_targets: bool,
+    /// Networks pollers may reach although the address policy refuses them (CIDRs, comma separated).
+    #[arg(long, env = "MERIDIAN_ALLOW_TARGETS", value_delimiter = ',')]
+    allow_targets: Vec<String>,
+    /// Shortest check period the API accepts, seconds [default: 30; lowest 1].
+    #[arg(long, env = "MERIDIAN_MIN_CHECK_PERIOD_S")]
+    min_check_period_s: Option<u32>,
+    /// Most polls running at once on this node [default: 512].
+    #[arg(long, env = "MERIDIAN_POLLS_IN_FLIGHT_MAX")]
+    polls_in_flight_max: Option<usize>,
     /// Take a snapshot after this many applied entries (at least as many as the state has records).
     #[arg(long, env = "MERIDIAN_SNAPSHOT_EVERY")]
     snapshot_every: Option<u64>,
@@ -100,8 +109,13 @@ impl ServeArgs {
             snapshot_every,
             max_voters,
             rate_limit_per_sec,
-            rate_limit_burst
+            rate_limit_burst,
+            min_check_period_s,
+            polls_in_flight_max
         );
+        if !self.allow_targets.is_empty() {
+            c.allow_targets = self.allow_targets;
+        }
         c.node_id = self.node_id.or(c.node_id);
         c.advertise = self.advertise.or(c.advertise);
         c.admin_token = self.admin_token.or(c.admin_token);
@@ -109,7 +123,8 @@ impl ServeArgs {
             c.join = self.join;
         }
         c.bootstrap |= self.bootstrap || embedded;
-        c.allow_private_targets |= self.allow_private_targets;
+        // The embedded default listens on loopback only and is for watching one's own machine.
+        c.allow_private_targets |= self.allow_private_targets || embedded;
         c.log_json |= self.log_json;
         c.validate()?;
         Ok(c)

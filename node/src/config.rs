@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 /// nodes exchange (`meridian_raft::network::PEER_MESSAGE_MAX`).
 pub const MAX_BODY_MIN: usize = 1024;
 pub const MAX_BODY_MAX: usize = 16 * 1024 * 1024;
+/// Default and largest `polls-in-flight-max`.
+pub const POLLS_IN_FLIGHT_DEFAULT: usize = 512;
+pub const POLLS_IN_FLIGHT_MAX: usize = 65_536;
 
 /// Everything `meridian serve` needs. Every field has a default; see `validate` for the rules.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +38,12 @@ pub struct Config {
     pub bootstrap: bool,
     /// Let pollers reach loopback, link-local and private addresses (tests, local clusters).
     pub allow_private_targets: bool,
+    /// Networks pollers may reach although the address policy refuses them, e.g. `10.1.0.0/16`.
+    pub allow_targets: Vec<String>,
+    /// Shortest check `period` the API accepts, seconds. Default 30, lowest 1.
+    pub min_check_period_s: u32,
+    /// Most polls running at once on this node. Default 512.
+    pub polls_in_flight_max: usize,
     /// Most voters; other members are learners. Default 5.
     pub max_voters: usize,
     /// Shards of checks and series, fixed at bootstrap. Default 1024.
@@ -77,6 +86,9 @@ impl Default for Config {
             admin_token: None,
             bootstrap: false,
             allow_private_targets: false,
+            allow_targets: Vec::new(),
+            min_check_period_s: crate::spec::check::MIN_PERIOD_DEFAULT,
+            polls_in_flight_max: POLLS_IN_FLIGHT_DEFAULT,
             max_voters: 5,
             n_shards: 1024,
             raft_heartbeat_ms: 150,
@@ -158,6 +170,29 @@ impl Config {
                 self.max_body_bytes
             ));
         }
+        if !(crate::spec::check::MIN_PERIOD_FLOOR..=crate::spec::check::PERIOD_MAX)
+            .contains(&self.min_check_period_s)
+        {
+            return bad(format!(
+                "min-check-period-s: {} must be 1..=1800",
+                self.min_check_period_s
+            ));
+        }
+        if !(1..=POLLS_IN_FLIGHT_MAX).contains(&self.polls_in_flight_max) {
+            return bad(format!(
+                "polls-in-flight-max: {} must be 1..={POLLS_IN_FLIGHT_MAX}",
+                self.polls_in_flight_max
+            ));
+        }
+        if let Some(c) = self
+            .allow_targets
+            .iter()
+            .find(|c| crate::poller::policy::Cidr::parse(c).is_none())
+        {
+            return bad(format!(
+                "allow-targets: {c:?} is not a CIDR like 10.0.0.0/8"
+            ));
+        }
         if self.snapshot_every == 0 {
             return bad("snapshot-every: must be at least 1".into());
         }
@@ -170,6 +205,15 @@ impl Config {
             return bad("admin-token: must be at least 16 characters".into());
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The bounds the API puts on checks.
+    pub fn check_limits(&self) -> crate::spec::CheckLimits {
+        crate::spec::CheckLimits {
+            min_period_s: self.min_check_period_s,
+        }
     }
 }
 
@@ -225,6 +269,18 @@ mod tests {
             ),
             (Box::new(|c| c.rate_limit_burst = 0.5), "rate-limit-burst:"),
             (Box::new(|c| c.max_body_bytes = 1 << 30), "max-body-bytes:"),
+            (
+                Box::new(|c| c.min_check_period_s = 0),
+                "min-check-period-s:",
+            ),
+            (
+                Box::new(|c| c.polls_in_flight_max = 0),
+                "polls-in-flight-max:",
+            ),
+            (
+                Box::new(|c| c.allow_targets = vec!["10.0.0.0/33".into()]),
+                "allow-targets:",
+            ),
         ];
         for (mutate, field) in cases {
             let mut c = Config::default();

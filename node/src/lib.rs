@@ -19,9 +19,11 @@ pub mod node;
 pub mod peer_msgs;
 pub mod peer_service;
 pub mod placement_view;
+pub mod poller;
 pub mod proposer;
 pub mod server;
 pub mod snapshots;
+pub mod spec;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::fields::{bad, label, metadata, typed, typed_body};
 use super::resource::{self, Ctx, Prepared, RResult, Rejection, Resource};
 use crate::criteria;
 use crate::error::Error;
+use crate::spec::fields::{bad, label, metadata, typed, typed_body};
 
 /// Statistics a threshold alarm may use.
 pub const STATISTICS: [&str; 8] = ["average", "min", "max", "sum", "count", "p50", "p90", "p99"];

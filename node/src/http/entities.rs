@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::fields::{bad, label, metadata, typed_body};
 use super::resource::{self, Ctx, Prepared, RResult, Resource};
+use crate::spec::fields::{bad, label, metadata, typed_body};
 
 /// Most named IP addresses on one entity.
 pub const IP_ADDRESSES_MAX: usize = 64;

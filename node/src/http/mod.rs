@@ -7,11 +7,9 @@
 mod alarms;
 mod auth;
 mod body;
-mod check_details;
 mod checks;
 mod cluster;
 mod entities;
-mod fields;
 mod notifications;
 pub mod openapi;
 mod openapi_schemas;

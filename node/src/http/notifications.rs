@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::fields::{bad, http_url, id_list, label, typed, typed_body};
 use super::resource::{self, Ctx, Prepared, RResult, Resource};
 use crate::error::Error;
+use crate::spec::fields::{bad, http_url, id_list, label, typed, typed_body};
 
 /// Notification types.
 pub const NOTIFICATION_TYPES: [&str; 4] = ["webhook", "email", "pagerduty", "slack"];

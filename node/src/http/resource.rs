@@ -79,6 +79,8 @@ pub struct Ctx<'a> {
     pub tenant: &'a str,
     /// The entity a check or alarm belongs to.
     pub parent: Option<&'a str>,
+    /// The operator's bounds on checks.
+    pub check_limits: crate::spec::CheckLimits,
 }
 
 /// A validated body to store, with the objects it depends on (checked again inside `apply`).
@@ -226,6 +228,7 @@ fn prepare<R: Resource>(
                 state: s,
                 tenant,
                 parent: loc.parent.as_deref(),
+                check_limits: node.cfg.check_limits(),
             },
             body,
         )

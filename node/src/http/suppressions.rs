@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::fields::{bad, id_list, label, typed, typed_body};
 use super::resource::{self, Ctx, Prepared, RResult, Resource};
 use crate::error::Error;
+use crate::spec::fields::{bad, id_list, label, typed, typed_body};
 
 /// Most targets of each kind in one suppression.
 pub const TARGETS_MAX: usize = 100;
