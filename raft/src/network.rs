@@ -81,7 +81,7 @@ impl Peers {
     pub fn client(&self, addr: &str) -> Result<PeerClient<Channel>, tonic::transport::Error> {
         let mut map = self.channels.lock().expect("channel cache lock");
         if let Some(ch) = map.get(addr) {
-            return Ok(PeerClient::new(ch.clone()));
+            return Ok(limited(ch.clone()));
         }
         let ch = Endpoint::from_shared(format!("http://{addr}"))?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -94,8 +94,13 @@ impl Peers {
             map.clear();
         }
         map.insert(addr.to_string(), ch.clone());
-        Ok(PeerClient::new(ch).max_decoding_message_size(PEER_MESSAGE_MAX))
+        Ok(limited(ch))
     }
+}
+
+/// A client that reads answers up to `PEER_MESSAGE_MAX`, whether its channel is new or cached.
+fn limited(ch: Channel) -> PeerClient<Channel> {
+    PeerClient::new(ch).max_decoding_message_size(PEER_MESSAGE_MAX)
 }
 
 pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {

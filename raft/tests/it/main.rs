@@ -1,4 +1,5 @@
 //! Integration tests of the raft crate's storage: openraft's Suite, restart recovery, group
 //! commit and snapshot persistence.
 
+mod peers;
 mod storage;
