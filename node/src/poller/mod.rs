@@ -3,5 +3,6 @@
 
 pub mod observation;
 pub mod policy;
+pub mod schedule;
 
 pub use observation::{Metric, MetricValue, Observation, ProbeOutcome};
