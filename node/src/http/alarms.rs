@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
+use meridian_criteria as criteria;
 use meridian_raft::model::{ConfigState, ObjectKind, ObjectRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -12,7 +13,6 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::fields::{bad, label, metadata, typed, typed_body};
 use super::resource::{self, Ctx, Prepared, RResult, Rejection, Resource};
-use crate::criteria;
 use crate::error::Error;
 
 /// Statistics a threshold alarm may use.
