@@ -77,6 +77,11 @@ impl AlarmEvaluator {
         }
     }
 
+    /// Treats every bucket as watched, for a dry run over observations given all at once.
+    pub(crate) fn assume_watched(&mut self) {
+        self.watching_since_ms = Some(i64::MIN);
+    }
+
     /// Takes one observation. Refused: a zone the check does not poll, and (criteria alarms) an
     /// observation not newer than the zone's newest.
     pub fn observe(&mut self, obs: ZoneObservation) -> Result<()> {

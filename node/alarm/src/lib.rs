@@ -15,6 +15,7 @@
 mod consistency;
 mod decision;
 mod delivery;
+mod dry_run;
 mod error;
 mod evaluator;
 mod m_of_n;
@@ -29,6 +30,7 @@ pub use delivery::{
     AlarmRef, Delivery, PLAN_NOTIFICATIONS_MAX, Plan, deliveries, event_id,
     notify_after_suppression,
 };
+pub use dry_run::{DRY_RUN_OBSERVATIONS_MAX, DryRun, DryRunValue, dry_run};
 pub use error::{AlarmError, Result};
 pub use evaluator::AlarmEvaluator;
 pub use m_of_n::{Outcome, Point, decide, evaluation_range};

@@ -3,6 +3,7 @@
 
 mod cloudwatch;
 mod combine;
+mod dry_run;
 mod evaluator;
 mod reference;
 mod scenarios;
