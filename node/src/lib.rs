@@ -9,7 +9,6 @@ pub mod cli_http;
 pub mod cli_tenant;
 pub mod cluster;
 pub mod config;
-pub mod criteria;
 pub mod datadir;
 pub mod error;
 pub mod http;

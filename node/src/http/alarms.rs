@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
+use meridian_criteria as criteria;
 use meridian_raft::model::{ConfigState, ObjectKind, ObjectRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::resource::{self, Ctx, Prepared, RResult, Rejection, Resource};
-use crate::criteria;
 use crate::error::Error;
 use crate::spec::fields::{bad, label, metadata, typed, typed_body};
 

@@ -21,9 +21,9 @@ use serde_json::{Map, Value};
 
 use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, TenantAuth};
 use super::{error_response, etag, idempotency_key, if_match, page};
-use crate::criteria::CriteriaError;
 use crate::error::Error;
 use crate::node::new_id;
+use meridian_criteria::CriteriaError;
 
 /// Fields the server owns: ignored when a client sends them back (e.g. a GET body re-PUT).
 pub const READ_ONLY_FIELDS: [&str; 5] = ["id", "entity_id", "created_at", "updated_at", "state"];

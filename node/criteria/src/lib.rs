@@ -1,8 +1,9 @@
 //! The alarm criteria language: parser to a stored syntax tree, and evaluator of one observation.
 //!
-//! Architecture invariant: this module is pure. It reads no clock, does no IO and knows nothing of
-//! HTTP; the API layer maps [`CriteriaError`] to its `alarmParseError` body and the alarm evaluator
-//! feeds [`evaluate`] the observations it holds. See README.md beside this file.
+//! Architecture invariant: this crate is pure. It reads no clock, does no IO, uses no tokio and
+//! knows nothing of HTTP; the API layer maps [`CriteriaError`] to its `alarmParseError` body and
+//! the alarm evaluator (`meridian-alarm`) feeds [`evaluate`] the observations it holds. See
+//! README.md beside this crate.
 
 mod ast;
 mod error;
