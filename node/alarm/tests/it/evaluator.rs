@@ -4,11 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use meridian_alarm::{AlarmEvaluator, Committed, Consistency, State, ZoneWindow};
+use meridian_alarm::{
+    AlarmEvaluator, Committed, Consistency, MissingData, State, Statistic, ZoneWindow,
+};
 use proptest::prelude::*;
 
 use crate::reference;
-use crate::support::{criteria, criteria_spec, levels_state, obs, zones};
+use crate::support::{all_up, criteria, criteria_spec, levels_state, obs, zones};
+use crate::threshold::threshold_spec;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -118,6 +121,8 @@ proptest! {
                             prop_assert_ne!(want, committed.state);
                             prop_assert_eq!((t.from, t.to, t.seq), (committed.state, want, committed.seq + 1));
                             prop_assert_eq!(t.zone_states.len(), votes.len());
+                            // A change is always held by a zone that voted for it.
+                            prop_assert!(t.zone_states.values().any(|s| *s == t.to));
                             if commit {
                                 committed = Committed { seq: t.seq, state: t.to };
                                 ev.on_committed(committed);
@@ -126,6 +131,34 @@ proptest! {
                     }
                 }
             }
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_resumed_evaluator_never_proposes_before_observations(
+        seq in 0u64..1000,
+        state in prop::sample::select(State::ALL.to_vec()),
+        kind in 0usize..7,
+        times in prop::collection::vec(0i64..10_000_000, 1..10),
+    ) {
+        let spec = match kind {
+            0 => criteria_spec("ONE", 1, 3, 1000),
+            1 => criteria_spec("QUORUM", 2, 3, 1000),
+            2 => criteria_spec("ALL", 3, 3, 1000),
+            k => threshold_spec(3, 2, MissingData::ALL[k - 3], Statistic::Average),
+        };
+        let committed = Committed { seq, state };
+        let mut ev = AlarmEvaluator::new(spec, committed).expect("valid");
+        let mut sorted = times;
+        sorted.sort_unstable();
+        // Evaluations within the first evaluation range of the threshold alarms (5 periods).
+        let first = sorted[0];
+        for now in sorted.into_iter().filter(|t| t - first < 5_000) {
+            let d = ev.evaluate(now, &all_up(3));
+            prop_assert_eq!(d.state, state);
+            prop_assert!(d.proposal.is_none());
         }
     }
 }
