@@ -44,7 +44,13 @@ pub struct Node {
     pub admin_token_hash: [u8; 32],
     pub metrics: Metrics,
     pub liveness: Liveness,
-    pub placement: crate::placement_view::PlacementCache,
+    pub placement: crate::placement_view::PlacementView,
+    /// The pollers' shared parts: newest observations, the outbound stream, counters.
+    pub pollers: std::sync::Arc<crate::poller::Pollers>,
+    /// The alarm evaluator's intake, outbox and counters.
+    pub evaluators: std::sync::Arc<crate::evaluator::Evaluators>,
+    /// Test checks per tenant (`TEST_CHECKS_PER_MINUTE`).
+    pub test_check_limiter: crate::http::rate_limit::RateLimiter,
     /// Serialises membership changes on the leader (openraft allows one at a time).
     pub membership_lock: tokio::sync::Mutex<()>,
     /// Batches this node's writes (see `proposer`).

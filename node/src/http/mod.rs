@@ -16,6 +16,7 @@ mod openapi_schemas;
 mod ops;
 pub mod rate_limit;
 mod resource;
+pub mod results;
 mod suppressions;
 mod tenants;
 mod views;
@@ -58,6 +59,7 @@ pub fn router(node: AppState) -> Router<()> {
         .merge(notifications::routes())
         .merge(suppressions::routes())
         .merge(views::routes())
+        .merge(results::routes())
         .layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::limit,

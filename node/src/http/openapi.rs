@@ -36,7 +36,7 @@ pub struct DocRoute {
     pub schema: Option<&'static str>,
 }
 
-const FIXED: [(&str, &str, &str, Auth); 16] = [
+const FIXED: [(&str, &str, &str, Auth); 18] = [
     ("GET", "/healthz", "process alive", Auth::None),
     (
         "GET",
@@ -101,6 +101,18 @@ const FIXED: [(&str, &str, &str, Auth); 16] = [
         "GET",
         "/v1/views/overview",
         "entities with their checks, alarms and latest states",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/entities/{entity_id}/checks/{check_id}/results",
+        "the newest observation of the check from each zone",
+        Auth::Tenant,
+    ),
+    (
+        "POST",
+        "/v1/entities/{entity_id}/test-check",
+        "run a check once now from each of its zones; nothing is stored",
         Auth::Tenant,
     ),
 ];
@@ -234,6 +246,7 @@ mod tests {
             include_str!("cluster.rs"),
             include_str!("tenants.rs"),
             include_str!("views.rs"),
+            include_str!("results.rs"),
             include_str!("openapi.rs"),
             include_str!("resource.rs"),
             include_str!("mod.rs"),

@@ -1,6 +1,6 @@
 //! Read-only tenant views: `/v1/monitoring_zones` (the cluster's regions with live node counts,
 //! from the committed members and their liveness) and `/v1/views/overview` (entities with their
-//! checks, alarms and latest alarm states).
+//! checks with their newest observations per zone, alarms and latest alarm states).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,7 @@ use super::alarms::Alarms;
 use super::checks::Checks;
 use super::entities::Entities;
 use super::resource::{RResult, object_json};
+use super::results::zone_values;
 use super::{AppState, PageParams, ReadParams, TenantAuth, page};
 use crate::error::Error;
 
@@ -139,5 +140,42 @@ async fn overview(
             })
             .collect()
     });
+    let values = with_observations(&node, &tenant, values).await;
     Ok(axum::Json(page(values, limit, marker, |v| v["entity"]["id"].as_str())).into_response())
+}
+
+/// Adds each check's newest observation per zone (`latest_observations`), gathered from the
+/// zones' owners in one call per owner.
+async fn with_observations(node: &AppState, tenant: &str, mut values: Vec<Value>) -> Vec<Value> {
+    let zones_of = |c: &Value| -> Vec<String> {
+        c["monitoring_zones_poll"]
+            .as_array()
+            .map(|z| {
+                z.iter()
+                    .filter_map(|z| z.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let checks: Vec<(String, Vec<String>)> = values
+        .iter()
+        .flat_map(|v| v["checks"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| Some((c["id"].as_str()?.to_string(), zones_of(&c))))
+        .collect();
+    if checks.is_empty() {
+        return values;
+    }
+    let local = node.poller_local();
+    let got = node.gather(&local).latest(tenant, &checks).await;
+    for v in &mut values {
+        let Some(list) = v["checks"].as_array_mut() else {
+            continue;
+        };
+        for c in list {
+            let id = c["id"].as_str().unwrap_or_default().to_string();
+            let zones = zones_of(c);
+            c["latest_observations"] = Value::Array(zone_values(&id, &zones, &got));
+        }
+    }
+    values
 }

@@ -5,9 +5,11 @@
 //! HTTP API validates by building these; pollers, the evaluator and the notifier read them.
 //! Nothing derived (a compiled regex, a criteria AST) is stored in the replicated record.
 
+pub mod alarm;
 pub mod check;
 pub mod details;
 pub mod fields;
 
+pub use alarm::{AlarmConfig, AlarmRule};
 pub use check::{CheckLimits, CheckSpec, Target};
 pub use details::{Details, DnsDetails, HttpDetails, PingDetails, TcpDetails, TlsDetails};

@@ -9,3 +9,4 @@ mod cluster_core;
 mod harness;
 mod liveness;
 mod operations;
+mod pollers;

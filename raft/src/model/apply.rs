@@ -6,7 +6,9 @@ use super::records::{
     TenantRecord,
 };
 use super::state::{ConfigState, RequestRecord, StateKey};
-use super::{ALARM_CHANGES_MAX, REQUEST_IDS_MAX, REQUEST_TTL_MS, objects_per_tenant_max};
+use super::{
+    ALARM_CHANGES_MAX, CHANGELOG_TTL_MS, REQUEST_IDS_MAX, REQUEST_TTL_MS, objects_per_tenant_max,
+};
 
 /// The most referrers named in the message of a refused delete.
 pub const REFERRERS_SHOWN_MAX: usize = 20;
@@ -156,8 +158,10 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             state: s,
             evaluator,
             reason,
+            facts,
         } => {
             let t = Transition {
+                facts,
                 tenant,
                 alarm_id,
                 expected_seq: *expected_seq,
@@ -170,6 +174,7 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             event_id,
             notification_id,
             status,
+            facts,
         } => {
             let d = DeliveryRecord {
                 tenant: tenant.clone(),
@@ -177,9 +182,9 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
                 notification_id: notification_id.clone(),
                 status: status.clone(),
                 at_ms,
+                facts: facts.clone(),
             };
-            state.deliveries.insert(event_id.clone(), d);
-            state.touch(StateKey::Delivery(event_id.clone()));
+            state.record_delivery(d, at_ms);
             CommandResult::Done
         }
     }
@@ -438,6 +443,7 @@ fn refuse_referenced(
 }
 
 struct Transition<'a> {
+    facts: &'a super::command::TransitionFacts,
     tenant: &'a str,
     alarm_id: &'a str,
     expected_seq: u64,
@@ -479,11 +485,18 @@ fn alarm_transition(
         evaluator,
         reason: reason.to_string(),
         index,
+        facts: t.facts.clone(),
     };
     state.alarms.insert(key, record.clone());
     state.alarm_changes.push_back(record.clone());
     state.touch(StateKey::AlarmChange(index));
-    while state.alarm_changes.len() > ALARM_CHANGES_MAX {
+    // Oldest first: past the count bound, or older than the changelog's age bound.
+    while state.alarm_changes.len() > ALARM_CHANGES_MAX
+        || state
+            .alarm_changes
+            .front()
+            .is_some_and(|c| c.at_ms < at_ms - CHANGELOG_TTL_MS)
+    {
         if let Some(old) = state.alarm_changes.pop_front() {
             state.touch(StateKey::AlarmChange(old.index));
         }

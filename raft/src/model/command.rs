@@ -80,6 +80,9 @@ pub enum Op {
         state: String,
         evaluator: u64,
         reason: String,
+        /// What the changelog shows of the transition beyond its state.
+        #[serde(default)]
+        facts: TransitionFacts,
     },
     /// A notification for an alarm transition was delivered.
     RecordDelivery {
@@ -87,7 +90,24 @@ pub enum Op {
         event_id: String,
         notification_id: String,
         status: String,
+        #[serde(default)]
+        facts: super::records::DeliveryFacts,
     },
+}
+
+/// The changelog's facts of an alarm transition: where it was decided and on what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionFacts {
+    #[serde(default)]
+    pub entity_id: String,
+    #[serde(default)]
+    pub check_id: String,
+    /// Each voting zone's state when the transition was decided.
+    #[serde(default)]
+    pub zone_states: std::collections::BTreeMap<String, String>,
+    /// The region of the evaluating node.
+    #[serde(default)]
+    pub zone: String,
 }
 
 impl Op {

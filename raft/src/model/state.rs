@@ -1,6 +1,6 @@
 //! The configuration state every node holds in full, with change tracking for persistence.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -53,9 +53,12 @@ pub struct ConfigState {
     pub(crate) counts: BTreeMap<(String, ObjectKind), usize>,
     /// Derived from `objects` (never persisted): who refers to an object, by its key.
     pub(crate) referrers: BTreeMap<ObjKey, BTreeSet<(ObjectKind, String)>>,
-    pub(crate) alarms: BTreeMap<(String, String), AlarmStateRecord>,
-    pub(crate) alarm_changes: VecDeque<AlarmStateRecord>,
-    pub(crate) deliveries: BTreeMap<String, DeliveryRecord>,
+    pub(crate) alarms: imbl::OrdMap<(String, String), AlarmStateRecord>,
+    pub(crate) alarm_changes: imbl::Vector<AlarmStateRecord>,
+    /// Keyed by `DeliveryRecord::key`: one record per (transition, notification).
+    pub(crate) deliveries: imbl::OrdMap<String, DeliveryRecord>,
+    /// Derived from `deliveries` (never persisted): (recorded at, key), oldest first.
+    delivery_age: BTreeSet<(i64, String)>,
     pub(crate) requests: imbl::OrdMap<String, RequestRecord>,
     /// Log indexes of request ids remembered since the last `take_changes` (never persisted).
     pub(crate) fresh_requests: Vec<u64>,
@@ -200,10 +203,7 @@ impl ConfigState {
                     s.alarms.insert((a.tenant.clone(), a.alarm_id.clone()), a);
                 }
                 "c" => s.alarm_changes.push_back(serde_json::from_slice(&v)?),
-                "d" => {
-                    let d: DeliveryRecord = serde_json::from_slice(&v)?;
-                    s.deliveries.insert(d.event_id.clone(), d);
-                }
+                "d" => s.insert_delivery(serde_json::from_slice(&v)?),
                 "q" => {
                     let group: Vec<(String, RequestRecord)> = serde_json::from_slice(&v)?;
                     if let (Some(first), Some(last)) = (group.first(), group.last()) {
@@ -269,6 +269,31 @@ impl ConfigState {
             }
         }
         Some(o)
+    }
+
+    /// Keeps `d` and drops the oldest records past `DELIVERIES_MAX` or older than
+    /// `DELIVERY_TTL_MS` before `now_ms` (proposer time), marking what changed.
+    pub(crate) fn record_delivery(&mut self, d: DeliveryRecord, now_ms: i64) {
+        let key = d.key();
+        self.insert_delivery(d);
+        self.touch(StateKey::Delivery(key));
+        while let Some((at, oldest)) = self.delivery_age.first().cloned() {
+            let expired = at < now_ms - super::DELIVERY_TTL_MS;
+            if !expired && self.deliveries.len() <= super::DELIVERIES_MAX {
+                break;
+            }
+            self.delivery_age.remove(&(at, oldest.clone()));
+            self.deliveries.remove(&oldest);
+            self.touch(StateKey::Delivery(oldest));
+        }
+    }
+
+    fn insert_delivery(&mut self, d: DeliveryRecord) {
+        let key = d.key();
+        if let Some(old) = self.deliveries.insert(key.clone(), d.clone()) {
+            self.delivery_age.remove(&(old.at_ms, key.clone()));
+        }
+        self.delivery_age.insert((d.at_ms, key));
     }
 
     pub(crate) fn insert_tenant(&mut self, t: TenantRecord) {
@@ -374,7 +399,7 @@ impl ConfigState {
             s.alarms.insert((a.tenant.clone(), a.alarm_id.clone()), a);
         }
         for d in image.deliveries {
-            s.deliveries.insert(d.event_id.clone(), d);
+            s.insert_delivery(d);
         }
         for (k, index, at_ms, result) in image.requests {
             s.request_order.insert(index, k.clone());
@@ -465,8 +490,9 @@ impl ConfigState {
     pub fn alarm_changes(&self) -> impl DoubleEndedIterator<Item = &AlarmStateRecord> {
         self.alarm_changes.iter()
     }
-    pub fn delivery(&self, event_id: &str) -> Option<&DeliveryRecord> {
-        self.deliveries.get(event_id)
+    pub fn delivery(&self, event_id: &str, notification_id: &str) -> Option<&DeliveryRecord> {
+        self.deliveries
+            .get(&super::records::delivery_key(event_id, notification_id))
     }
     pub fn request_count(&self) -> usize {
         self.requests.len()
