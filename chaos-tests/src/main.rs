@@ -1,14 +1,16 @@
-//! `meridian-chaos`: command line of the chaos suite (check, run, ci, soak, cleanup).
+//! `meridian-chaos`: command line of the chaos suite (check, check-monitoring, run, ci, soak,
+//! cleanup).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use meridian_chaos::config::{NetMode, ReadConsistency, RunConfig};
 use meridian_chaos::linearizability::{MAX_STATES_DEFAULT, Verdict};
 use meridian_chaos::nemesis::FaultClass;
-use meridian_chaos::{delayer, net, offline, profiles};
+use meridian_chaos::{delayer, monitoring_check, monitoring_history, net, offline, profiles};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,14 @@ enum Command {
         #[arg(long, default_value_t = MAX_STATES_DEFAULT)]
         max_states: u64,
         /// Print the result as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a stored monitoring history (alarms, transitions, deliveries); exit 1 on a
+    /// violation, 3 on bad input.
+    CheckMonitoring {
+        history: PathBuf,
+        /// Print the report as JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -131,6 +141,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             max_states,
             json,
         } => check(history, max_states, json),
+        Command::CheckMonitoring { history, json } => check_monitoring(history, json),
         Command::Cleanup => {
             for item in net::cleanup() {
                 println!("removed {item}");
@@ -181,6 +192,32 @@ fn check(history: PathBuf, max_states: u64, json: bool) -> anyhow::Result<ExitCo
         Verdict::Linearizable => ExitCode::SUCCESS,
         Verdict::NotLinearizable => ExitCode::from(1),
         Verdict::Unknown => ExitCode::from(2),
+    })
+}
+
+fn check_monitoring(path: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let history =
+        monitoring_history::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let report = monitoring_check::check(&history);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    let verdict = if report.ok() { "ok" } else { "VIOLATIONS" };
+    println!(
+        "{}: {} alarms, {} transitions, {} deliveries: {verdict}",
+        path.display(),
+        history.alarms.len(),
+        history.transitions.len(),
+        history.deliveries.len()
+    );
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
