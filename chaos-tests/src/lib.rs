@@ -13,6 +13,7 @@ pub mod model;
 pub mod monitoring_check;
 pub mod monitoring_deliveries;
 pub mod monitoring_history;
+pub mod monitoring_parse;
 pub mod monitoring_report;
 pub mod nemesis;
 pub mod net;

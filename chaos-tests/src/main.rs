@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use meridian_chaos::config::{NetMode, ReadConsistency, RunConfig};
 use meridian_chaos::linearizability::{MAX_STATES_DEFAULT, Verdict};
 use meridian_chaos::nemesis::FaultClass;
-use meridian_chaos::{delayer, monitoring_check, monitoring_history, net, offline, profiles};
+use meridian_chaos::{delayer, monitoring_check, monitoring_parse, net, offline, profiles};
 
 #[derive(Parser)]
 #[command(
@@ -199,7 +199,7 @@ fn check_monitoring(path: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let history =
-        monitoring_history::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
+        monitoring_parse::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
     let report = monitoring_check::check(&history);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -9,8 +9,9 @@ use std::process::Command;
 use meridian_chaos::monitoring_check::check;
 use meridian_chaos::monitoring_history::{
     AlarmRecord, AlarmState, Delivery, FaultMark, FaultPhase, Health, Level, MonitoringHistory,
-    Record, RunRecord, Scope, Transition, assemble, parse,
+    Record, RunRecord, Scope, Transition,
 };
+use meridian_chaos::monitoring_parse::{assemble, parse};
 use meridian_chaos::monitoring_report::{MonitoringReport, ViolationKind as K};
 use meridian_chaos::nemesis::FaultClass;
 use meridian_chaos::target_schedule::{ScheduleSpec, target_schedule};
