@@ -23,5 +23,8 @@ pub mod profiles;
 pub mod report;
 pub mod run;
 pub mod target_schedule;
+pub mod target_server;
+pub mod webhook_receiver;
+pub mod webhook_signature;
 pub mod wgl;
 pub mod workload;
