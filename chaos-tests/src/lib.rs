@@ -1,4 +1,11 @@
 //! Meridian's Jepsen-style chaos suite: histories, checkers, nemeses, cluster harness, reports.
+//!
+//! Architecture invariant: the checkers (`linearizability`, `wgl`, `monitoring_check`,
+//! `monitoring_deliveries`) and the schedules (`nemesis`, `target_schedule`) are pure: data in,
+//! verdict or schedule out, no clock, no sockets, so any stored history can be re-checked.
+//!
+//! Architecture invariant: the suite talks only to loopback and to the namespaces it creates;
+//! its targets and webhook receiver bind where they are told and nowhere else.
 
 pub mod api;
 pub mod checks;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use meridian_chaos::config::{NetMode, ReadConsistency, RunConfig};
 use meridian_chaos::linearizability::{MAX_STATES_DEFAULT, Verdict};
 use meridian_chaos::nemesis::FaultClass;
+use meridian_chaos::target_server::TargetServer;
 use meridian_chaos::{delayer, monitoring_check, monitoring_parse, net, offline, profiles};
 
 #[derive(Parser)]
@@ -109,6 +110,18 @@ enum Command {
     },
     /// Remove leftover namespaces, links and their processes (prefix `mch-`).
     Cleanup,
+    /// Internal: one controllable HTTP target (run inside a region's namespace); prints
+    /// `listening on ADDR`, stops after `--max-s` seconds, on ctrl-c or on SIGTERM.
+    #[command(hide = true)]
+    Target {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value_t = 3600)]
+        max_s: u64,
+        /// Requests kept in the target's log (at most TARGET_LOG_MAX).
+        #[arg(long, default_value_t = 1000)]
+        log: usize,
+    },
     /// Internal: the NFQUEUE packet delayer run inside a node's namespace.
     #[command(hide = true)]
     Delayer {
@@ -308,8 +321,29 @@ async fn async_command(command: Command) -> anyhow::Result<ExitCode> {
                 profiles::soak_configs(&common.bin, &common.out, runs, duration, common.seed);
             interruptible(configs, common.out, None).await
         }
+        Command::Target { listen, max_s, log } => run_target(listen, max_s, log).await,
         _ => unreachable!("synchronous commands are dispatched before"),
     }
+}
+
+async fn run_target(
+    listen: std::net::SocketAddr,
+    max_s: u64,
+    log: usize,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let epoch = std::time::Instant::now();
+    let target = TargetServer::start(listen, epoch, log).await?;
+    println!("listening on {}", target.addr());
+    std::io::stdout().flush()?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(max_s)) => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    target.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Local reads under partitions: the suite must see them as non-linearizable. Informational:

@@ -222,3 +222,63 @@ async fn receiver_records_deliveries_and_checks_signatures() {
     );
     assert!(too_big.await.is_err());
 }
+
+/// The target as a process (as the suite runs it in a region's namespace): it prints its
+/// address, obeys the control endpoint, and stops by itself after `--max-s`.
+#[tokio::test]
+async fn target_process_serves_and_stops_by_itself() {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meridian-chaos"))
+        .args([
+            "target",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-s",
+            "3",
+            "--log",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("address line")
+        .to_string();
+    let http = client();
+    let url = format!("http://{addr}/");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    let control = format!("http://{addr}/_control/health");
+    assert_eq!(
+        http.put(&control)
+            .body("down")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 503);
+    // bounded: it exits on its own once --max-s has passed (waited for at most 30 s)
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the target did not stop by itself"
+    );
+}
