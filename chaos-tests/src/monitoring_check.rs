@@ -280,3 +280,88 @@ fn check_owed(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::monitoring_history::{RunRecord, TargetChange};
+
+    fn history(records: &[(u64, bool, bool)], detect_s: f64) -> MonitoringHistory {
+        let mut targets: Vec<TargetChange> = records
+            .iter()
+            .map(|&(t, down, global)| TargetChange {
+                target: "t1".into(),
+                state: if down { Health::Down } else { Health::Up },
+                scope: if global {
+                    Scope::All
+                } else {
+                    Scope::Region("r2".into())
+                },
+                time_ns: t,
+            })
+            .collect();
+        targets.sort_by_key(|t| t.time_ns);
+        let start_ns = targets.first().map_or(0, |t| t.time_ns);
+        let end_ns = targets.last().map_or(0, |t| t.time_ns);
+        MonitoringHistory {
+            run: RunRecord {
+                check_period_s: 1e-9,
+                detect_within_s: detect_s,
+            },
+            alarms: vec![AlarmRecord {
+                alarm: "al1".into(),
+                target: "t1".into(),
+                level: Level::Quorum,
+            }],
+            targets,
+            transitions: Vec::new(),
+            deliveries: Vec::new(),
+            faults: Vec::new(),
+            start_ns,
+            end_ns,
+        }
+    }
+
+    /// The naive model: replay every global record up to the moment (a record applies from
+    /// its own time on); before any, the target is up.
+    fn naive_expected(h: &MonitoringHistory, at: u64) -> AlarmState {
+        let down = h
+            .targets
+            .iter()
+            .rfind(|t| t.scope == Scope::All && t.time_ns <= at)
+            .is_some_and(|t| t.state == Health::Down);
+        if down {
+            AlarmState::Critical
+        } else {
+            AlarmState::Ok
+        }
+    }
+
+    proptest! {
+        /// `justifying_change` agrees with trying every moment that matters in the window:
+        /// its two ends and every record inside it.
+        #[test]
+        fn justification_matches_the_naive_model(
+            records in prop::collection::vec((0u64..200, any::<bool>(), any::<bool>()), 1..30),
+            detect in 0u64..60,
+            at in 0u64..260,
+            critical in any::<bool>(),
+        ) {
+            let h = history(&records, detect as f64 / 1e9);
+            let at = at.max(h.start_ns);
+            let state = if critical { AlarmState::Critical } else { AlarmState::Ok };
+            let changes = expected_timeline(&h, "t1");
+            let from = at.saturating_sub(detect);
+            let mut moments = vec![from, at];
+            moments.extend(h.targets.iter().map(|t| t.time_ns).filter(|&t| t >= from && t <= at));
+            let naive = moments.iter().any(|&m| naive_expected(&h, m) == state);
+            prop_assert_eq!(justifying_change(&changes, state, at, detect).is_some(), naive);
+            // and the timeline itself is the naive state wherever a period is not empty
+            for c in changes.iter().filter(|c| c.until_ns != Some(c.time_ns)) {
+                prop_assert_eq!(naive_expected(&h, c.time_ns), c.state);
+            }
+        }
+    }
+}
