@@ -21,6 +21,7 @@ pub mod monitoring_check;
 pub mod monitoring_deliveries;
 pub mod monitoring_history;
 pub mod monitoring_parse;
+pub mod monitoring_record;
 pub mod monitoring_report;
 pub mod nemesis;
 pub mod net;
