@@ -30,6 +30,7 @@ pub mod procs;
 pub mod profiles;
 pub mod report;
 pub mod run;
+pub mod target_driver;
 pub mod target_schedule;
 pub mod target_server;
 pub mod webhook_receiver;

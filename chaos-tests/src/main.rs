@@ -220,13 +220,19 @@ fn check_monitoring(path: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
         print!("{}", report.render());
     }
     let verdict = if report.ok() { "ok" } else { "VIOLATIONS" };
-    println!(
+    let summary = format!(
         "{}: {} alarms, {} transitions, {} deliveries: {verdict}",
         path.display(),
         history.alarms.len(),
         history.transitions.len(),
         history.deliveries.len()
     );
+    // with --json, stdout carries the JSON document alone
+    if json {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {

@@ -282,3 +282,48 @@ async fn target_process_serves_and_stops_by_itself() {
         "the target did not stop by itself"
     );
 }
+
+/// A schedule driven against a real target over its control endpoint: each change takes
+/// effect (the target answers accordingly) and is stamped no earlier than it was due.
+#[tokio::test]
+async fn schedule_driven_over_http() {
+    use meridian_chaos::monitoring_history::{Scope, TargetChange};
+    use meridian_chaos::target_driver::{drive, set_over_http};
+    let std_epoch = Instant::now();
+    let target = TargetServer::start(loopback(), std_epoch, 16)
+        .await
+        .unwrap();
+    let base = format!("http://{}", target.addr());
+    let change = |ms: u64, state| TargetChange {
+        target: "t1".into(),
+        state,
+        scope: Scope::All,
+        time_ns: ms * 1_000_000,
+    };
+    let schedule = vec![
+        change(10, Health::Down),
+        change(60, Health::Up),
+        change(110, Health::Down),
+    ];
+    let http = client();
+    let epoch = tokio::time::Instant::from_std(std_epoch);
+    let applied = drive(&schedule, epoch, std::time::Duration::from_secs(10), |c| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            set_over_http(&http, &base, c.state).await?;
+            // the change is in effect once the control call returned
+            let status = http.get(format!("{base}/")).send().await?.status().as_u16();
+            anyhow::ensure!(status == if c.state == Health::Up { 200 } else { 503 });
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(applied.len(), 3);
+    for (a, s) in applied.iter().zip(&schedule) {
+        assert!(a.time_ns >= s.time_ns && a.state == s.state);
+    }
+    assert_eq!(target.health(), Health::Down);
+    assert_eq!(target.answered(), 3);
+    target.stop().await;
+}

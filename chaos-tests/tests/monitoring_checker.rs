@@ -113,9 +113,8 @@ fn check_monitoring_command_exit_codes() {
         .arg(dir().join("bad-seq-gap.jsonl"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&json.stdout);
-    let body = &text[..text.rfind('}').unwrap() + 1];
-    let value: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(json.status.code(), Some(1));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(value["violations_by_kind"]["seq-gap"], 1);
     let bad = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bad.path(), "{\"type\":\"run\",\"check_period_s\":2}\n").unwrap();
