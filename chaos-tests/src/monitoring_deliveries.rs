@@ -160,6 +160,11 @@ fn check_event_ids(
             ));
         }
     }
+    unstable_ids(ids_of, report);
+}
+
+/// One transition delivered under several `event_id`s.
+fn unstable_ids(ids_of: HashMap<(&str, u64), BTreeSet<&str>>, report: &mut MonitoringReport) {
     let mut unstable: Vec<_> = ids_of
         .into_iter()
         .filter(|(_, ids)| ids.len() > 1)

@@ -163,17 +163,16 @@ fn simulated(seed: u64) -> Vec<Record> {
         } else {
             Level::All
         };
-        let (target, a) = (target.clone(), alarm.clone());
         records.push(Record::Alarm(AlarmRecord {
-            alarm: a,
+            alarm: alarm.clone(),
             target: target.clone(),
             level,
         }));
-        timed.push(Record::Target(change(&target, Health::Up, S)));
+        timed.push(Record::Target(change(target, Health::Up, S)));
         let mut moments = vec![(S, AlarmState::Ok)];
         for c in changes
             .iter()
-            .filter(|c| c.target == target && c.scope == Scope::All)
+            .filter(|c| &c.target == target && c.scope == Scope::All)
         {
             let state = if c.state == Health::Down {
                 AlarmState::Critical
@@ -182,31 +181,7 @@ fn simulated(seed: u64) -> Vec<Record> {
             };
             moments.push((c.time_ns, state));
         }
-        for (seq, (at, state)) in moments.into_iter().enumerate() {
-            let commit = at + rng.random_range(S..6 * S);
-            let seq = seq as u64 + 1;
-            timed.push(Record::Transition(Transition {
-                alarm: alarm.clone(),
-                seq,
-                state,
-                time_ns: commit,
-            }));
-            let first = commit + rng.random_range(10_000_000..500_000_000);
-            timed.push(Record::Delivery(delivery(&alarm, seq, state, first)));
-            if rng.random_bool(0.2) {
-                fault_id += 1;
-                let class = [FaultClass::Kill, FaultClass::Pause, FaultClass::Partition]
-                    [rng.random_range(0..3)];
-                timed.push(fault(fault_id, class, FaultPhase::Start, first + 1));
-                timed.push(Record::Delivery(delivery(
-                    &alarm,
-                    seq,
-                    state,
-                    first + 2 * S,
-                )));
-                timed.push(fault(fault_id, class, FaultPhase::Heal, first + 3 * S));
-            }
-        }
+        simulate_alarm(&alarm, &moments, &mut rng, &mut fault_id, &mut timed);
     }
     timed.extend(changes.into_iter().map(Record::Target));
     // node faults and clock skew change nothing; the history ends well after the last change
@@ -222,6 +197,37 @@ fn simulated(seed: u64) -> Vec<Record> {
     timed.sort_by_key(|r| r.time_ns());
     records.extend(timed);
     records
+}
+
+/// A correct evaluator and notifier for one alarm: each expected state committed 1-6 s after
+/// it began, delivered once, and sometimes again after a failover that started in between.
+fn simulate_alarm(
+    alarm: &str,
+    moments: &[(u64, AlarmState)],
+    rng: &mut StdRng,
+    fault_id: &mut u64,
+    timed: &mut Vec<Record>,
+) {
+    for (seq, &(at, state)) in moments.iter().enumerate() {
+        let commit = at + rng.random_range(S..6 * S);
+        let seq = seq as u64 + 1;
+        timed.push(Record::Transition(Transition {
+            alarm: alarm.to_string(),
+            seq,
+            state,
+            time_ns: commit,
+        }));
+        let first = commit + rng.random_range(10_000_000..500_000_000);
+        timed.push(Record::Delivery(delivery(alarm, seq, state, first)));
+        if rng.random_bool(0.2) {
+            *fault_id += 1;
+            let class = [FaultClass::Kill, FaultClass::Pause, FaultClass::Partition]
+                [rng.random_range(0..3)];
+            timed.push(fault(*fault_id, class, FaultPhase::Start, first + 1));
+            timed.push(Record::Delivery(delivery(alarm, seq, state, first + 2 * S)));
+            timed.push(fault(*fault_id, class, FaultPhase::Heal, first + 3 * S));
+        }
+    }
 }
 
 fn change(
@@ -276,6 +282,33 @@ fn last_time(records: &[Record]) -> u64 {
     records.iter().filter_map(Record::time_ns).max().unwrap()
 }
 
+/// Appends a transition and its delivery.
+fn append(records: &mut Vec<Record>, alarm: &str, seq: u64, state: AlarmState, at: u64) {
+    records.push(Record::Transition(Transition {
+        alarm: alarm.to_string(),
+        seq,
+        state,
+        time_ns: at,
+    }));
+    records.push(Record::Delivery(delivery(alarm, seq, state, at + 1)));
+}
+
+/// Delivers the transition's last delivery again, once more than there are failovers.
+fn repeat_last_delivery(records: &mut Vec<Record>, pick: &Transition) {
+    let copy = records.iter().rev().find_map(|r| match r {
+        Record::Delivery(d) if d.alarm == pick.alarm && d.seq == pick.seq => Some(d.clone()),
+        _ => None,
+    });
+    let copy = copy.unwrap();
+    let failovers = records
+        .iter()
+        .filter(|r| matches!(r, Record::Fault(f) if f.is_failover()))
+        .count();
+    for _ in 0..=failovers {
+        records.push(Record::Delivery(copy.clone()));
+    }
+}
+
 /// One random corruption and the violation kinds (any of them) that must then be reported.
 fn corrupt(records: &mut Vec<Record>, rng: &mut StdRng) -> (&'static str, Vec<K>) {
     let transitions: Vec<Transition> = records
@@ -312,35 +345,11 @@ fn corrupt(records: &mut Vec<Record>, rng: &mut StdRng) -> (&'static str, Vec<K>
             } else {
                 AlarmState::Ok
             };
-            let at = end + 25 * S;
-            records.push(Record::Transition(Transition {
-                alarm: pick.alarm.clone(),
-                seq: next_seq,
-                state,
-                time_ns: at,
-            }));
-            records.push(Record::Delivery(delivery(
-                &pick.alarm,
-                next_seq,
-                state,
-                at + 1,
-            )));
+            append(records, &pick.alarm, next_seq, state, end + 25 * S);
             ("an unjustified transition", vec![K::Spurious, K::Reset])
         }
         2 => {
-            let state = last_of_alarm.state;
-            records.push(Record::Transition(Transition {
-                alarm: pick.alarm.clone(),
-                seq: next_seq,
-                state,
-                time_ns: end + 1,
-            }));
-            records.push(Record::Delivery(delivery(
-                &pick.alarm,
-                next_seq,
-                state,
-                end + 2,
-            )));
+            append(records, &pick.alarm, next_seq, last_of_alarm.state, end + 1);
             (
                 "the same state committed twice",
                 vec![K::DuplicateTransition],
@@ -369,18 +378,7 @@ fn corrupt(records: &mut Vec<Record>, rng: &mut StdRng) -> (&'static str, Vec<K>
             ("a bad signature", vec![K::InvalidSignature])
         }
         _ => {
-            let copy = records.iter().rev().find_map(|r| match r {
-                Record::Delivery(d) if is_pick(&d.alarm, d.seq) => Some(d.clone()),
-                _ => None,
-            });
-            let copy = copy.unwrap();
-            let failovers = records
-                .iter()
-                .filter(|r| matches!(r, Record::Fault(f) if f.is_failover()))
-                .count();
-            for _ in 0..=failovers {
-                records.push(Record::Delivery(copy.clone()));
-            }
+            repeat_last_delivery(records, &pick);
             (
                 "too many duplicate deliveries",
                 vec![K::DuplicateDeliveries],
