@@ -4,6 +4,8 @@
 //! bridge `mch-br0` in the root namespace at 10.213.0.254/16 (the workload's address);
 //! node N of region R in namespace `mch-nN` at 10.213.R.N/16 on `eth0`, a veth whose other end
 //! `mch-vN` is a bridge port. Regions are address ranges (10.213.R.0/24) on the one bridge.
+//! The monitored target of region R has address 10.213.R.200; a regional outage puts target
+//! addresses in a node's `unreachable` set (dropped on output).
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -68,6 +70,16 @@ pub struct Slot {
     pub ip: Ipv4Addr,
 }
 
+/// Address of the monitored HTTP target of region `region` (`10.213.R.200`), outside the
+/// range of node addresses (`10.213.R.N`, N < 200).
+pub fn target_addr(region: u32) -> Ipv4Addr {
+    assert!(
+        (1..=250).contains(&region),
+        "region {region} out of the address plan"
+    );
+    Ipv4Addr::new(10, 213, region as u8, 200)
+}
+
 /// Namespace name of node `id`.
 pub fn ns_name(id: u32) -> String {
     format!("{PREFIX}n{id}")
@@ -123,6 +135,14 @@ impl Network {
             &["-f", "-"],
             &set_script("blocked", blocked),
         )?;
+        Ok(())
+    }
+
+    /// Atomically replaces the set of monitored targets node `id` cannot reach (a regional
+    /// outage: the targets' addresses in every node of one region). Node traffic is untouched.
+    pub fn set_unreachable(&self, id: u32, targets: &[Ipv4Addr]) -> Result<()> {
+        let script = set_script("unreachable", targets);
+        run_in(&self.slot(id).ns, "nft", &["-f", "-"], &script)?;
         Ok(())
     }
 
@@ -192,10 +212,11 @@ fn table_script(peers: &[String]) -> String {
         "table inet {TABLE} {{\n\
          set blocked {{ type ipv4_addr; }}\n\
          set peers {{ type ipv4_addr; elements = {{ {} }} }}\n\
+         set unreachable {{ type ipv4_addr; }}\n\
          chain loss {{ }}\n\
          chain input {{ type filter hook input priority 0; policy accept; ip saddr @blocked drop; }}\n\
          chain output {{ type filter hook output priority 0; policy accept; \
-         ip daddr @blocked drop; jump loss; }}\n\
+         ip daddr @blocked drop; ip daddr @unreachable drop; jump loss; }}\n\
          }}\n",
         peers.join(", ")
     )
@@ -250,4 +271,32 @@ pub fn cleanup() -> Vec<String> {
 /// True when running as root (network namespaces need it).
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regional outages drop output to the `unreachable` set, apart from the partition set,
+    /// and target addresses never collide with node addresses.
+    #[test]
+    fn regional_outage_rules() {
+        let table = table_script(&["10.213.1.1".into()]);
+        assert!(
+            table.contains("set unreachable { type ipv4_addr; }"),
+            "{table}"
+        );
+        assert!(table.contains("ip daddr @unreachable drop;"), "{table}");
+        let set = set_script("unreachable", &[target_addr(2), target_addr(3)]);
+        assert_eq!(
+            set,
+            "flush set inet mchaos unreachable\n\
+             add element inet mchaos unreachable { 10.213.2.200, 10.213.3.200 }\n"
+        );
+        assert_eq!(
+            set_script("unreachable", &[]),
+            "flush set inet mchaos unreachable\n"
+        );
+        assert_ne!(target_addr(1), Ipv4Addr::new(10, 213, 1, 1));
+    }
 }
