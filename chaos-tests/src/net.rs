@@ -231,6 +231,28 @@ fn set_script(set: &str, addrs: &[Ipv4Addr]) -> String {
     script
 }
 
+/// The addresses in set `set` of an `nft list table` output (empty when the set is absent
+/// or has no elements). Used to verify a fault by exact membership, not by a substring.
+pub fn set_elements(ruleset: &str, set: &str) -> Vec<Ipv4Addr> {
+    let header = format!("set {set} {{");
+    let Some(start) = ruleset.find(&header) else {
+        return Vec::new();
+    };
+    let body = &ruleset[start + header.len()..];
+    // the set's body ends at the first "}" that does not close its element list
+    let end = match (body.find("elements = {"), body.find('}')) {
+        (Some(e), Some(close)) if e < close => body[e..].find('}').map_or(body.len(), |c| e + c),
+        (_, Some(close)) => close,
+        _ => body.len(),
+    };
+    let Some(list) = body[..end].split("elements = {").nth(1) else {
+        return Vec::new();
+    };
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter_map(|item| item.parse().ok())
+        .collect()
+}
+
 /// Removes every namespace and link with the suite's prefix, first killing (by PID) the
 /// processes still running inside those namespaces. Best effort; safe to call repeatedly.
 pub fn cleanup() -> Vec<String> {
@@ -298,5 +320,54 @@ mod tests {
             "flush set inet mchaos unreachable\n"
         );
         assert_ne!(target_addr(1), Ipv4Addr::new(10, 213, 1, 1));
+    }
+
+    /// `nft list table inet mchaos` as nftables 1.0.6 printed it in a private namespace
+    /// after the table and set scripts above.
+    const LISTED: &str = "table inet mchaos {
+\tset blocked {
+\t\ttype ipv4_addr
+\t\telements = { 10.213.2.2, 10.213.3.3 }
+\t}
+
+\tset peers {
+\t\ttype ipv4_addr
+\t\telements = { 10.213.1.1, 10.213.2.2,
+\t\t\t     10.213.3.3 }
+\t}
+
+\tset unreachable {
+\t\ttype ipv4_addr
+\t\telements = { 10.213.2.200 }
+\t}
+
+\tset empty {
+\t\ttype ipv4_addr
+\t}
+
+\tchain output {
+\t\ttype filter hook output priority filter; policy accept;
+\t\tip daddr @blocked drop
+\t}
+}
+";
+
+    #[test]
+    fn set_elements_by_exact_membership() {
+        let ip = |d: u8, h: u8| Ipv4Addr::new(10, 213, d, h);
+        assert_eq!(set_elements(LISTED, "blocked"), vec![ip(2, 2), ip(3, 3)]);
+        assert_eq!(
+            set_elements(LISTED, "peers"),
+            vec![ip(1, 1), ip(2, 2), ip(3, 3)]
+        );
+        assert_eq!(set_elements(LISTED, "unreachable"), vec![ip(2, 200)]);
+        assert!(set_elements(LISTED, "empty").is_empty());
+        assert!(set_elements(LISTED, "missing").is_empty());
+        // an empty set before a set with elements borrows none of them
+        let healed = LISTED.replace("\t\telements = { 10.213.2.2, 10.213.3.3 }\n", "");
+        assert!(set_elements(&healed, "blocked").is_empty());
+        assert_eq!(set_elements(&healed, "peers").len(), 3);
+        // 10.213.2.20 is a substring of 10.213.2.200, but not a member
+        assert!(!set_elements(LISTED, "unreachable").contains(&ip(2, 20)));
     }
 }
