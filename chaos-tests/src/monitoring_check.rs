@@ -96,8 +96,36 @@ pub fn check(h: &MonitoringHistory) -> MonitoringReport {
         report.alarms.push(summary);
     }
     check_deliveries(h, &mut report);
+    annotate_failovers(h, &mut report);
     report.detection_latency = LatencySummary::of(latencies);
     report
+}
+
+/// Names the failover that started within `detect_within_s` before an unjustified or
+/// duplicate transition, the likeliest cause to look at first.
+fn annotate_failovers(h: &MonitoringHistory, report: &mut MonitoringReport) {
+    let detect = h.detect_ns();
+    for v in &mut report.violations {
+        let suspect = matches!(
+            v.kind,
+            ViolationKind::Reset | ViolationKind::Spurious | ViolationKind::DuplicateTransition
+        );
+        let Some(at) = v.time_ns.filter(|_| suspect) else {
+            continue;
+        };
+        let failover = h
+            .faults
+            .iter()
+            .rfind(|f| f.is_failover() && f.time_ns <= at && at - f.time_ns <= detect);
+        if let Some(f) = failover {
+            v.detail += &format!(
+                " ({} of {} started {} ms before)",
+                f.class.name(),
+                f.nodes.join(","),
+                (at - f.time_ns) / 1_000_000
+            );
+        }
+    }
 }
 
 fn violation(kind: ViolationKind, t: &Transition, detail: String) -> Violation {

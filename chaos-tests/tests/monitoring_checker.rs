@@ -87,6 +87,12 @@ fn stored_histories_report_what_happened() {
     assert_eq!(dup.deliveries.failovers, 1);
     assert_eq!(dup.deliveries.duplicated.len(), 1);
     assert_eq!(dup.deliveries.duplicated[0].deliveries, 2);
+    let reset = check_path(&dir().join("bad-reset-after-failover.jsonl"));
+    let detail = &reset.violations[0].detail;
+    assert!(
+        detail.ends_with("(kill of n2 started 5000 ms before)"),
+        "{detail}"
+    );
     let late = check_path(&dir().join("bad-late-transition.jsonl"));
     assert!(
         late.violations[0].detail.contains("came 25000 ms after"),
