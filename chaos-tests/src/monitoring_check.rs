@@ -53,6 +53,17 @@ pub fn expected_timeline(h: &MonitoringHistory, target: &str) -> Vec<Change> {
         if last.state == state {
             continue;
         }
+        if last.time_ns == t.time_ns && !last.initial {
+            // The last state held for no time at all, so it was never expected: drop it, and
+            // the one before it (two states alternate) goes on.
+            changes.pop();
+            let previous = changes
+                .last_mut()
+                .expect("a later change has a predecessor");
+            debug_assert_eq!(previous.state, state);
+            previous.until_ns = None;
+            continue;
+        }
         last.until_ns = Some(t.time_ns);
         changes.push(Change {
             time_ns: t.time_ns,
@@ -66,6 +77,7 @@ pub fn expected_timeline(h: &MonitoringHistory, target: &str) -> Vec<Change> {
 
 /// The change that justifies a transition to `state` at `at_ns`: the latest change to `state`
 /// that began no later than `at_ns` and was still in force at `at_ns - detect_ns` or later.
+/// `changes` is a timeline from [`expected_timeline`].
 pub fn justifying_change(
     changes: &[Change],
     state: AlarmState,
@@ -80,11 +92,14 @@ pub fn justifying_change(
         .then_some(i)
 }
 
-/// The latest change to `state` that began no later than `at_ns`.
+/// The latest change to `state` that began no later than `at_ns`. Changes are in time order
+/// and alternate between two states, so it is one of the last two that began by then.
 fn latest_change(changes: &[Change], state: AlarmState, at_ns: u64) -> Option<usize> {
-    changes
-        .iter()
-        .rposition(|c| c.state == state && c.time_ns <= at_ns)
+    let begun = changes.partition_point(|c| c.time_ns <= at_ns);
+    (0..begun)
+        .rev()
+        .take(2)
+        .find(|&i| changes[i].state == state)
 }
 
 /// Checks a whole history.
@@ -239,11 +254,10 @@ fn classify(
 
 /// The committed state just before `at_ns` (UNKNOWN before the first transition).
 fn committed_before(transitions: &[&Transition], at_ns: u64) -> AlarmState {
-    transitions
-        .iter()
-        .take_while(|t| t.time_ns < at_ns)
-        .last()
-        .map_or(AlarmState::Unknown, |t| t.state)
+    let before = transitions.partition_point(|t| t.time_ns < at_ns);
+    before
+        .checked_sub(1)
+        .map_or(AlarmState::Unknown, |i| transitions[i].state)
 }
 
 /// Every change held for the settle time must be committed within `detect_within_s`.
@@ -265,11 +279,11 @@ fn check_owed(
         let deadline = c.time_ns.saturating_add(detect);
         // The first transition to the new state committed in time, for this change and not
         // for a later change to the same state.
-        let first = transitions.iter().find(|t| {
-            t.state == c.state
-                && (c.time_ns..=deadline).contains(&t.time_ns)
-                && latest_change(changes, c.state, t.time_ns) == Some(i)
-        });
+        let from = transitions.partition_point(|t| t.time_ns < c.time_ns);
+        let first = transitions[from..]
+            .iter()
+            .take_while(|t| t.time_ns <= deadline)
+            .find(|t| t.state == c.state && latest_change(changes, c.state, t.time_ns) == Some(i));
         if let Some(t) = first {
             sum.changes_detected += 1;
             if !c.initial && committed_before(transitions, t.time_ns) != c.state {
@@ -281,9 +295,10 @@ fn check_owed(
             sum.unresolved_at_end += 1;
         } else {
             sum.missed += 1;
-            let late = transitions
+            let after = transitions.partition_point(|t| t.time_ns <= deadline);
+            let late = transitions[after..]
                 .iter()
-                .find(|t| t.time_ns > deadline && t.state == c.state)
+                .find(|t| t.state == c.state)
                 .map_or(String::new(), |t| {
                     format!(
                         " (seq {} came {} ms after the change)",
