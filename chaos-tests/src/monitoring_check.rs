@@ -194,7 +194,7 @@ fn check_seq(transitions: &[&Transition], sum: &mut AlarmSummary, report: &mut M
                 format!("expected seq {want}, committed {}", t.seq),
             ));
         }
-        want = t.seq + 1;
+        want = t.seq.saturating_add(1);
     }
 }
 

@@ -413,3 +413,100 @@ fn simulated_histories_accepted_and_single_corruptions_rejected() {
         );
     }
 }
+
+mod arbitrary {
+    use meridian_chaos::monitoring_check::check;
+    use meridian_chaos::monitoring_history::{
+        AlarmRecord, AlarmState, Delivery, FaultMark, FaultPhase, Health, Level, Record, RunRecord,
+        Scope, TargetChange, Transition,
+    };
+    use meridian_chaos::monitoring_parse::assemble;
+    use meridian_chaos::monitoring_report::VIOLATIONS_SHOWN_MAX;
+    use meridian_chaos::nemesis::FaultClass;
+    use proptest::prelude::*;
+
+    const STATES: [AlarmState; 4] = [
+        AlarmState::Ok,
+        AlarmState::Warning,
+        AlarmState::Critical,
+        AlarmState::Unknown,
+    ];
+
+    fn record() -> impl Strategy<Value = (u64, Record)> {
+        let seq = prop_oneof![1u64..6, Just(u64::MAX)];
+        (
+            0u64..6,
+            any::<u8>(),
+            seq,
+            0usize..4,
+            any::<u64>(),
+            any::<bool>(),
+        )
+            .prop_map(|(kind, pick, seq, s, time, flag)| {
+                let alarm = format!("al{}", pick % 2);
+                let state = STATES[s];
+                let time_ns = time % 200_000_000_000;
+                let record = match kind {
+                    0 | 1 => Record::Target(TargetChange {
+                        target: format!("t{}", pick % 2),
+                        state: if flag { Health::Down } else { Health::Up },
+                        scope: if pick % 3 == 0 {
+                            Scope::Region("r1".into())
+                        } else {
+                            Scope::All
+                        },
+                        time_ns,
+                    }),
+                    2 => Record::Transition(Transition {
+                        alarm,
+                        seq,
+                        state,
+                        time_ns,
+                    }),
+                    3 | 4 => Record::Delivery(Delivery {
+                        event_id: format!("e{}", pick % 4),
+                        alarm,
+                        seq,
+                        state,
+                        signature_ok: flag,
+                        time_ns,
+                    }),
+                    _ => Record::Fault(FaultMark {
+                        id: u64::from(pick),
+                        class: FaultClass::ALL[s],
+                        phase: FaultPhase::Start,
+                        nodes: vec!["n1".into()],
+                        time_ns,
+                    }),
+                };
+                (time_ns, record)
+            })
+    }
+
+    proptest! {
+        /// Any well-formed history is judged without a panic, and the report's counts agree
+        /// with its listed violations.
+        #[test]
+        fn any_history_is_judged(mut timed in prop::collection::vec(record(), 0..80)) {
+            timed.sort_by_key(|(t, _)| *t);
+            let mut seen_faults = std::collections::HashSet::new();
+            timed.retain(|(_, r)| !matches!(r, Record::Fault(f) if !seen_faults.insert(f.id)));
+            let mut records = vec![Record::Run(RunRecord { check_period_s: 2.0, detect_within_s: 20.0 })];
+            for i in 0..2 {
+                let level = if i == 0 { Level::Quorum } else { Level::All };
+                records.push(Record::Alarm(AlarmRecord {
+                    alarm: format!("al{i}"),
+                    target: format!("t{i}"),
+                    level,
+                }));
+            }
+            records.extend(timed.into_iter().map(|(_, r)| r));
+            let numbered = records.into_iter().enumerate().map(|(i, r)| (i + 1, r)).collect();
+            let report = check(&assemble(numbered).unwrap());
+            let counted: u64 = report.violations_by_kind.values().sum();
+            prop_assert_eq!(counted, report.violations.len() as u64 + report.violations_not_shown);
+            prop_assert!(report.violations.len() <= VIOLATIONS_SHOWN_MAX);
+            prop_assert_eq!(report.ok(), report.violations.is_empty());
+        }
+    }
+}
