@@ -419,4 +419,28 @@ mod tests {
         assert_eq!(e.unwrap_err().field, "check_period_s");
         assert_eq!(parse("\n").unwrap_err().line, 0);
     }
+
+    proptest::proptest! {
+        /// Arbitrary text, and valid lines with one character replaced, are either parsed or
+        /// refused with an error naming a line: never a panic.
+        #[test]
+        fn arbitrary_input_never_panics(
+            text in "[ -~\\n]{0,300}",
+            at in 0usize..400,
+            replacement in proptest::char::any(),
+        ) {
+            let _ = parse(&text);
+            let valid = format!(
+                "{HEAD}{}",
+                r#"{"type":"delivery","event_id":"e","alarm":"al1","seq":1,"state":"OK","signature_ok":true,"time_ns":8}"#
+            );
+            let mut chars: Vec<char> = valid.chars().collect();
+            let i = at % chars.len();
+            chars[i] = replacement;
+            let mutated: String = chars.into_iter().collect();
+            if let Err(e) = parse(&mutated) {
+                proptest::prop_assert!(e.line <= 4, "{e}");
+            }
+        }
+    }
 }
