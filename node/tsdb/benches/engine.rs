@@ -1,0 +1,2 @@
+//! Placeholder for the engine benchmark.
+fn main() {}

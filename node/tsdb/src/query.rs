@@ -1,0 +1,218 @@
+//! Queries: raw points and aggregated buckets of one series, over head, blocks and rollups.
+
+use crate::error::{Error, Result};
+use crate::head::{DAY_MS, settle};
+use crate::plan::PlanConfig;
+use crate::rollup::{Bucket, Resolution, aggregate, regroup};
+use crate::shared::Shared;
+use crate::store::{read_buckets, read_points};
+
+/// Most points one raw query may return (its `limit` may not be larger).
+pub const RAW_POINTS_MAX: usize = 1_000_000;
+/// Most buckets one bucket query may return.
+pub const BUCKETS_MAX: usize = 100_000;
+/// Most raw points one query may read before it is refused.
+pub const SCAN_POINTS_MAX: usize = 20_000_000;
+
+/// Buckets answered, and the resolution they were computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Buckets {
+    pub resolution: Resolution,
+    pub buckets: Vec<Bucket>,
+}
+
+fn check_range(from: i64, to: i64) -> Result<()> {
+    if from >= to {
+        return Err(Error::invalid(
+            "to",
+            format!("to ({to}) must be after from ({from})"),
+        ));
+    }
+    Ok(())
+}
+
+fn scan_limit(n: usize) -> Result<()> {
+    if n > SCAN_POINTS_MAX {
+        return Err(Error::LimitExceeded {
+            what: format!("query reading {n} raw points"),
+            limit_name: "SCAN_POINTS_MAX",
+            limit: SCAN_POINTS_MAX as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Settled raw points of series `id` in `[from, to)` from head and raw blocks.
+pub(crate) fn raw_points(shared: &Shared, id: u64, from: i64, to: i64) -> Result<Vec<(i64, f64)>> {
+    let mut pts = Vec::new();
+    // Head first, then blocks: a seal finishing in between can only show a point twice
+    // (settled away), never hide it.
+    {
+        let head = shared.head.lock().expect("head lock");
+        head.live.points_in(id, from, to, &mut pts);
+        if let Some(f) = &head.frozen {
+            f.points_in(id, from, to, &mut pts);
+        }
+    }
+    let blocks = shared
+        .store
+        .read()
+        .expect("store lock")
+        .blocks_in(Resolution::Raw, from, to);
+    for (_, b) in blocks {
+        read_points(&b, id, from, to, &mut pts)?;
+        scan_limit(pts.len())?;
+    }
+    settle(&mut pts);
+    Ok(pts)
+}
+
+pub(crate) fn raw(
+    shared: &Shared,
+    id: u64,
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<Vec<(i64, f64)>> {
+    check_range(from, to)?;
+    if limit == 0 || limit > RAW_POINTS_MAX {
+        return Err(Error::LimitExceeded {
+            what: format!("limit {limit} (must be at least 1)"),
+            limit_name: "RAW_POINTS_MAX",
+            limit: RAW_POINTS_MAX as u64,
+        });
+    }
+    let mut pts = raw_points(shared, id, from, to)?;
+    pts.truncate(limit);
+    Ok(pts)
+}
+
+/// The finest resolution kept for `from` whose width divides `period_ms`.
+pub(crate) fn pick_resolution(cfg: &PlanConfig, from: i64, period_ms: i64) -> Result<Resolution> {
+    let kept = |r: Resolution| from >= cfg.now_ms - cfg.retention.of(r);
+    let fits = |r: Resolution| r.period_ms().is_none_or(|p| period_ms % p == 0);
+    if let Some(r) = Resolution::ALL
+        .iter()
+        .copied()
+        .find(|r| fits(*r) && kept(*r))
+    {
+        return Ok(r);
+    }
+    Resolution::ALL.iter().rev().copied().find(|r| fits(*r) && *r != Resolution::Raw).ok_or_else(|| {
+        Error::invalid("period", format!("{period_ms} ms is not a multiple of 5 minutes; raw data for this range has expired"))
+    })
+}
+
+pub(crate) fn buckets(
+    shared: &Shared,
+    id: Option<u64>,
+    from: i64,
+    to: i64,
+    period_ms: i64,
+    cfg: &PlanConfig,
+) -> Result<Buckets> {
+    check_range(from, to)?;
+    if period_ms <= 0 {
+        return Err(Error::invalid("period", "must be positive"));
+    }
+    let first = from - from.rem_euclid(period_ms);
+    let n = (to - first).div_euclid(period_ms) as u128 + 1;
+    if n > BUCKETS_MAX as u128 {
+        return Err(Error::LimitExceeded {
+            what: format!("query for {n} buckets"),
+            limit_name: "BUCKETS_MAX",
+            limit: BUCKETS_MAX as u64,
+        });
+    }
+    let resolution = pick_resolution(cfg, from, period_ms)?;
+    let Some(id) = id else {
+        return Ok(Buckets {
+            resolution,
+            buckets: Vec::new(),
+        });
+    };
+    let buckets = match resolution.period_ms() {
+        None => aggregate(&raw_points(shared, id, from, to)?, period_ms),
+        Some(r) => {
+            let (lo, hi) = (from - from.rem_euclid(r), to + (r - to.rem_euclid(r)) % r);
+            let mut fine = Vec::new();
+            for day in lo.div_euclid(DAY_MS)..=(hi - 1).div_euclid(DAY_MS) {
+                let (d0, d1) = ((day * DAY_MS).max(lo), ((day + 1) * DAY_MS).min(hi));
+                day_buckets(shared, id, day, resolution, d0, d1, cfg, &mut fine)?;
+            }
+            regroup(&fine, period_ms)
+        }
+    };
+    Ok(Buckets {
+        resolution,
+        buckets,
+    })
+}
+
+/// Buckets at `res` of one day within `[from, to)`: from the day's rollups when they cover
+/// everything stored for it, from raw points when raw is still kept (exact), else rollups plus
+/// the late raw points not yet folded in.
+#[allow(clippy::too_many_arguments)]
+fn day_buckets(
+    shared: &Shared,
+    id: u64,
+    day: i64,
+    res: Resolution,
+    from: i64,
+    to: i64,
+    cfg: &PlanConfig,
+    out: &mut Vec<Bucket>,
+) -> Result<()> {
+    let period = res.period_ms().expect("rollup");
+    let (raw_blocks, rollups) = {
+        let store = shared.store.read().expect("store lock");
+        (
+            store.blocks_in(Resolution::Raw, from, to),
+            store.blocks_in(res, from, to),
+        )
+    };
+    let mut head_pts = Vec::new();
+    {
+        let head = shared.head.lock().expect("head lock");
+        head.live.points_in(id, from, to, &mut head_pts);
+        if let Some(f) = &head.frozen {
+            f.points_in(id, from, to, &mut head_pts);
+        }
+    }
+    let covered: Vec<u64> = rollups
+        .iter()
+        .flat_map(|(m, _)| m.sources.clone())
+        .collect();
+    let uncovered: Vec<_> = raw_blocks
+        .iter()
+        .filter(|(m, _)| !covered.contains(&m.id))
+        .collect();
+    if !rollups.is_empty() && uncovered.is_empty() && head_pts.is_empty() {
+        for (_, r) in &rollups {
+            read_buckets(r, id, from, to, out)?;
+        }
+        return Ok(());
+    }
+    let mut pts = head_pts;
+    let all_raw = !cfg.expired(day, Resolution::Raw) || rollups.is_empty();
+    let readable: Vec<_> = if all_raw {
+        raw_blocks.iter().collect()
+    } else {
+        uncovered
+    };
+    for (_, b) in readable {
+        read_points(b, id, from, to, &mut pts)?;
+        scan_limit(pts.len())?;
+    }
+    settle(&mut pts);
+    let mut day_out = aggregate(&pts, period);
+    if !all_raw {
+        for (_, r) in &rollups {
+            read_buckets(r, id, from, to, &mut day_out)?;
+        }
+        day_out.sort_by_key(|b| b.start_ms);
+        day_out = regroup(&day_out, period);
+    }
+    out.extend(day_out);
+    Ok(())
+}
