@@ -69,7 +69,8 @@ pub struct MetricsSnapshot {
     pub merges: u64,
     /// Merge jobs waiting after the last maintenance round (gauge).
     pub merge_backlog: u64,
-    /// Same (series, timestamp) written with different values, settled by the rule (counter).
+    /// Differing values for one (series, timestamp) settled by the rule (counter). Counted by
+    /// the seal or merge that settles them, so one pair may count again in a later merge.
     pub conflicts: u64,
     /// Blocks removed by retention (counter).
     pub blocks_dropped: u64,

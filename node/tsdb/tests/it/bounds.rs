@@ -1,0 +1,135 @@
+//! Every documented bound, hit: what happens there.
+
+use crate::fixture::*;
+use meridian_tsdb::{
+    BUCKETS_MAX, Config, DAY_MS, Engine, Error, MERGE_CONCURRENCY_MAX, RAW_POINTS_MAX,
+    SERIES_LIST_MAX, SeriesFilter, SeriesPoints, WRITE_POINTS_MAX,
+};
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_full_head_is_sealed_early_and_stays_bounded() {
+    let t = TestEngine::with(|c| {
+        c.head_bytes_max = 64 * 1024;
+        c.background = true;
+        c.maintenance_interval_ms = 3_600_000;
+    });
+    let k = key("busy");
+    let t0 = BASE_DAY * DAY_MS;
+    let mut peak = 0;
+    for batch in 0..200i64 {
+        let pts: Vec<(i64, f64)> = (0..500).map(|i| (t0 + batch * 500 + i, i as f64)).collect();
+        write(t.e(), &k, &pts);
+        peak = peak.max(t.e().metrics().head_bytes);
+    }
+    // Two heads at most (live + one being sealed), each at most the limit plus one batch.
+    assert!(
+        peak <= 2 * (64 * 1024 + 500 * 16 + 64),
+        "peak head bytes {peak}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while t.e().metrics().seals < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "no early seals: {:?}",
+            t.e().metrics()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        t.e()
+            .raw(&k, t0, t0 + 200 * 500, RAW_POINTS_MAX)
+            .unwrap()
+            .len(),
+        100_000
+    );
+}
+
+fn limit_name(e: Error) -> &'static str {
+    match e {
+        Error::LimitExceeded { limit_name, .. } => limit_name,
+        other => panic!("expected a limit error, got {other}"),
+    }
+}
+
+#[test]
+fn query_write_and_listing_bounds_answer_errors_naming_the_limit() {
+    let t = TestEngine::new();
+    let k = key("q");
+    let t0 = BASE_DAY * DAY_MS;
+    write(t.e(), &k, &[(t0, 1.0)]);
+    let err = t.e().raw(&k, t0, t0 + 10, RAW_POINTS_MAX + 1).unwrap_err();
+    assert!(err.to_string().contains("RAW_POINTS_MAX"));
+    assert_eq!(limit_name(err), "RAW_POINTS_MAX");
+    assert_eq!(t.e().raw(&k, t0, t0 + 10, RAW_POINTS_MAX).unwrap().len(), 1);
+    let err = t
+        .e()
+        .buckets(&k, t0, t0 + (BUCKETS_MAX as i64 + 5) * 1000, 1000)
+        .unwrap_err();
+    assert_eq!(limit_name(err), "BUCKETS_MAX");
+    assert!(
+        t.e()
+            .buckets(&k, t0, t0 + (BUCKETS_MAX as i64 - 1) * 1000, 1000)
+            .is_ok()
+    );
+    let too_many = vec![SeriesPoints {
+        key: k.clone(),
+        points: vec![(t0, 1.0); WRITE_POINTS_MAX + 1],
+    }];
+    assert_eq!(
+        limit_name(t.e().write(&too_many).unwrap_err()),
+        "WRITE_POINTS_MAX"
+    );
+    let err = t
+        .e()
+        .series("acme", &SeriesFilter::default(), SERIES_LIST_MAX + 1, None)
+        .unwrap_err();
+    assert_eq!(limit_name(err), "SERIES_LIST_MAX");
+    let err = t.e().raw(&k, t0 + 10, t0, 10).unwrap_err().to_string();
+    assert!(err.contains("invalid to"), "{err}");
+    let bad = meridian_tsdb::SeriesKey::new("acme", "check", "");
+    let err = t
+        .e()
+        .write(&[SeriesPoints {
+            key: bad,
+            points: vec![(t0, 1.0)],
+        }])
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid name"), "{err}");
+}
+
+#[test]
+fn merges_per_round_are_bounded_and_the_rest_is_backlog() {
+    let t = TestEngine::with(|c| c.merge_concurrency = 2);
+    let k = key("m");
+    for day in BASE_DAY - 6..BASE_DAY - 1 {
+        write(t.e(), &k, &[(day * DAY_MS, 1.0)]);
+        t.e().flush().unwrap();
+    }
+    t.set_now((BASE_DAY - 1) * DAY_MS + 2 * 3_600_000);
+    let r = t.e().maintain().unwrap();
+    assert_eq!((r.merged, r.backlog), (2, 3));
+    assert_eq!(t.e().metrics().merge_backlog, 3);
+    let r = t.e().maintain().unwrap();
+    assert_eq!((r.merged, r.backlog), (2, 1));
+    let r = t.e().maintain().unwrap();
+    assert_eq!((r.merged, r.backlog), (1, 0));
+}
+
+#[test]
+fn config_bounds_are_checked_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Config::new(dir.path());
+    c.merge_concurrency = MERGE_CONCURRENCY_MAX + 1;
+    let err = Engine::open(c).err().unwrap().to_string();
+    assert!(err.contains("merge_concurrency"), "{err}");
+    let mut c = Config::new(dir.path());
+    c.head_bytes_max = meridian_tsdb::HEAD_BYTES_MAX_LIMIT + 1;
+    assert!(
+        Engine::open(c)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("head_bytes_max")
+    );
+}
