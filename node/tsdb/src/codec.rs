@@ -88,7 +88,7 @@ fn pco_err(what: &str, e: pco::errors::PcoError) -> Error {
     Error::corrupt("raw chunk", format!("{what}: {e}"))
 }
 
-fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) -> Result<()> {
+pub(crate) fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) -> Result<()> {
     put_ivarint(out, ts[0]);
     let delta = if ts.len() > 1 {
         ts[1].wrapping_sub(ts[0])
@@ -116,7 +116,7 @@ fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-fn decode_timestamps(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
+pub(crate) fn decode_timestamps(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
     let first = r.ivarint()?;
     let tag = r.u8()?;
     let delta = r.ivarint()?;
@@ -196,7 +196,7 @@ fn decimal_exponent(vs: &[f64]) -> Option<u32> {
     vs.iter().all(|&v| scaled(v, e).is_some()).then_some(e)
 }
 
-fn encode_values(vs: &[f64], out: &mut Vec<u8>) -> Result<()> {
+pub(crate) fn encode_values(vs: &[f64], out: &mut Vec<u8>) -> Result<()> {
     let err = |e| pco_err("values", e);
     match value_mode(vs) {
         ValueMode::Constant => {
@@ -237,12 +237,41 @@ fn encode_values(vs: &[f64], out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// A column of integers: one varint when constant, else `pco`.
+pub(crate) fn encode_ints(xs: &[i64], out: &mut Vec<u8>) -> Result<()> {
+    let first = xs.first().copied().unwrap_or(0);
+    if xs.iter().all(|x| *x == first) {
+        out.push(0);
+        put_ivarint(out, first);
+    } else {
+        out.push(1);
+        put_packed(
+            out,
+            &simple_compress(xs, &ChunkConfig::default()).map_err(|e| pco_err("ints", e))?,
+        );
+    }
+    Ok(())
+}
+
+/// Decodes `n` integers written by [`encode_ints`].
+pub(crate) fn decode_ints(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
+    let xs = match r.u8()? {
+        0 => vec![r.ivarint()?; n],
+        1 => simple_decompress(r.bytes()?).map_err(|e| pco_err("ints", e))?,
+        t => return Err(Error::corrupt("int column", format!("unknown tag {t}"))),
+    };
+    if xs.len() != n {
+        return Err(Error::corrupt("int column", "count mismatch"));
+    }
+    Ok(xs)
+}
+
 fn put_packed(out: &mut Vec<u8>, packed: &[u8]) {
     put_uvarint(out, packed.len() as u64);
     out.extend_from_slice(packed);
 }
 
-fn decode_values(r: &mut Reader<'_>, n: usize) -> Result<Vec<f64>> {
+pub(crate) fn decode_values(r: &mut Reader<'_>, n: usize) -> Result<Vec<f64>> {
     let err = |e| pco_err("values", e);
     let vs = match r.u8()? {
         V_CONST => vec![f64::from_bits(r.u64()?); n],

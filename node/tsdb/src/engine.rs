@@ -126,7 +126,7 @@ impl Engine {
         }
         let mut series = Vec::with_capacity(batch.len());
         for s in batch.iter().filter(|s| !s.points.is_empty()) {
-            s.key.validate()?;
+            s.validate()?;
             let id = self.shared.index.resolve(&s.key)?;
             series.push(WalSeries {
                 id,
@@ -311,6 +311,10 @@ fn replay(shared: &Shared) -> Result<u64> {
         .wal_first_segment;
     let segs: Vec<u64> = list_segments(&shared.wal_dir())?;
     let live: Vec<u64> = segs.iter().copied().filter(|s| *s >= first).collect();
+    if segs.first().is_some_and(|s| *s < first) {
+        // A crash after the manifest moved past them but before they were deleted.
+        crate::seal::delete_segments_below(shared, first)?;
+    }
     let now = (shared.config.clock)();
     let mut head = shared.head.lock().expect("head lock");
     for (i, seq) in live.iter().enumerate() {

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 
 /// Most dimensions per series (spec/metrics.md).
 pub const DIMENSIONS_MAX: usize = 30;
+/// Largest timestamp magnitude accepted (2^53 ms, about 285,000 years either side of 1970),
+/// so that day and bucket arithmetic can never overflow.
+pub const TIMESTAMP_ABS_MAX: i64 = 1 << 53;
 /// Longest name or value of a tenant, namespace, metric name or dimension, in bytes.
 pub const NAME_BYTES_MAX: usize = 255;
 
@@ -141,6 +144,20 @@ impl SeriesKey {
             key.dimensions.insert(k, r.string()?);
         }
         Ok(key)
+    }
+}
+
+impl SeriesPoints {
+    /// Checks the key and every timestamp; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        self.key.validate()?;
+        if let Some(p) = self.points.iter().find(|p| p.0.abs() > TIMESTAMP_ABS_MAX) {
+            return Err(Error::invalid(
+                "timestamp",
+                format!("{} outside ±{TIMESTAMP_ABS_MAX} ms", p.0),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -50,7 +50,9 @@ pub use error::{Error, Result};
 pub use fsutil::FORMAT_VERSION;
 pub use head::{DAY_MS, settle};
 pub use index::TENANT_SERIES_MAX;
-pub use key::{DIMENSIONS_MAX, NAME_BYTES_MAX, SeriesFilter, SeriesKey, SeriesPoints};
+pub use key::{
+    DIMENSIONS_MAX, NAME_BYTES_MAX, SeriesFilter, SeriesKey, SeriesPoints, TIMESTAMP_ABS_MAX,
+};
 pub use maintenance::{FLUSH_TRIES_MAX, MaintenanceReport};
 pub use metrics::{LevelStats, MetricsSnapshot, WAL_BATCH_BOUNDS};
 pub use query::{BUCKETS_MAX, Buckets, RAW_POINTS_MAX, SCAN_POINTS_MAX};

@@ -53,17 +53,18 @@ impl RollupBuilders {
     }
 
     /// Rollups of one series, each resolution computed from the settled raw points.
-    fn add(&mut self, id: u64, raw: &[(i64, f64)]) {
+    fn add(&mut self, id: u64, raw: &[(i64, f64)]) -> Result<()> {
         for (res, b) in &mut self.builders {
             let buckets = aggregate(raw, res.period_ms().expect("rollup"));
             if buckets.is_empty() {
                 continue;
             }
             let mut buf = Vec::new();
-            encode_buckets(&buckets, &mut buf);
+            encode_buckets(&buckets, &mut buf)?;
             let (lo, hi) = (buckets[0].start_ms, buckets[buckets.len() - 1].start_ms);
             b.add(id, lo, hi, buckets.len() as u32, &buf);
         }
+        Ok(())
     }
 
     fn finish(self, shared: &Shared, day: i64, sources: Vec<u64>, ch: &mut Change) -> Result<()> {
@@ -112,7 +113,7 @@ pub(crate) fn run_job(shared: &Shared, job: &Job, cfg: &PlanConfig) -> Result<()
                 }
                 add_series(&mut raw, id, &pts)?;
                 if close {
-                    rollups.add(id, &pts);
+                    rollups.add(id, &pts)?;
                 }
             }
             if !raw.is_empty() {
@@ -186,7 +187,7 @@ fn fold(
                 continue;
             }
             let mut buf = Vec::new();
-            encode_buckets(&merged, &mut buf);
+            encode_buckets(&merged, &mut buf)?;
             b.add(
                 id,
                 merged[0].start_ms,

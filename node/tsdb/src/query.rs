@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::head::{DAY_MS, settle};
+use crate::key::TIMESTAMP_ABS_MAX;
 use crate::plan::PlanConfig;
 use crate::rollup::{Bucket, Resolution, aggregate, regroup};
 use crate::shared::Shared;
@@ -22,6 +23,14 @@ pub struct Buckets {
 }
 
 fn check_range(from: i64, to: i64) -> Result<()> {
+    for (field, v) in [("from", from), ("to", to)] {
+        if !(-TIMESTAMP_ABS_MAX..=TIMESTAMP_ABS_MAX).contains(&v) {
+            return Err(Error::invalid(
+                field,
+                format!("{v} outside ±{TIMESTAMP_ABS_MAX} ms"),
+            ));
+        }
+    }
     if from >= to {
         return Err(Error::invalid(
             "to",
@@ -116,8 +125,8 @@ pub(crate) fn buckets(
         return Err(Error::invalid("period", "must be positive"));
     }
     let first = from - from.rem_euclid(period_ms);
-    let n = (to - first).div_euclid(period_ms) as u128 + 1;
-    if n > BUCKETS_MAX as u128 {
+    let n = (to - first).div_euclid(period_ms) + 1;
+    if n > BUCKETS_MAX as i64 {
         return Err(Error::LimitExceeded {
             what: format!("query for {n} buckets"),
             limit_name: "BUCKETS_MAX",

@@ -5,9 +5,11 @@
 //! and infinities stay in the raw data but are skipped by rollups. Buckets are computed from
 //! points sorted by time, so the float sums are the same on every replica holding the same points.
 
-use crate::bytes::{Reader, put_ivarint, put_u64, put_uvarint};
+use crate::bytes::{Reader, put_uvarint};
+use crate::codec;
 use crate::error::{Error, Result};
-use crate::sketch::DdSketch;
+use crate::sketch::{DdSketch, SKETCH_BINS_MAX};
+use std::collections::BTreeMap;
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -214,19 +216,46 @@ pub fn regroup(buckets: &[Bucket], period_ms: i64) -> Vec<Bucket> {
     out
 }
 
-/// Encodes buckets sorted by start.
-pub(crate) fn encode_buckets(buckets: &[Bucket], out: &mut Vec<u8>) {
+/// Encodes buckets sorted by start, column by column: starts like timestamps, counts and
+/// sketch bins as integer columns, the four floats with the raw value codec (bit-exact).
+pub(crate) fn encode_buckets(buckets: &[Bucket], out: &mut Vec<u8>) -> Result<()> {
     put_uvarint(out, buckets.len() as u64);
-    let mut prev = 0i64;
-    for b in buckets {
-        put_ivarint(out, b.start_ms - prev);
-        prev = b.start_ms;
-        put_uvarint(out, b.count);
-        for f in [b.sum, b.sum_sq, b.min, b.max] {
-            put_u64(out, f.to_bits());
-        }
-        b.sketch.encode(out);
+    if buckets.is_empty() {
+        return Ok(());
     }
+    let starts: Vec<i64> = buckets.iter().map(|b| b.start_ms).collect();
+    codec::encode_timestamps(&starts, out)?;
+    codec::encode_ints(
+        &buckets.iter().map(|b| b.count as i64).collect::<Vec<_>>(),
+        out,
+    )?;
+    for f in [
+        |b: &Bucket| b.sum,
+        |b: &Bucket| b.sum_sq,
+        |b: &Bucket| b.min,
+        |b: &Bucket| b.max,
+    ] {
+        codec::encode_values(&buckets.iter().map(f).collect::<Vec<_>>(), out)?;
+    }
+    let (mut zeros, mut sizes, mut idx, mut cnt) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for b in buckets {
+        let (zero, pos, neg) = b.sketch.parts();
+        zeros.push(zero as i64);
+        for side in [pos, neg] {
+            sizes.push(side.len() as i64);
+            let mut prev = 0i64;
+            for (&i, &c) in side {
+                idx.push(i64::from(i) - prev);
+                prev = i64::from(i);
+                cnt.push(c as i64);
+            }
+        }
+    }
+    put_uvarint(out, idx.len() as u64);
+    for col in [&zeros, &sizes, &idx, &cnt] {
+        codec::encode_ints(col, out)?;
+    }
+    Ok(())
 }
 
 /// Most buckets one rollup chunk may hold (a day at 5 minutes is 288).
@@ -235,24 +264,51 @@ const CHUNK_BUCKETS_MAX: usize = 1 << 20;
 pub(crate) fn decode_buckets(buf: &[u8]) -> Result<Vec<Bucket>> {
     let mut r = Reader::new(buf, "rollup chunk");
     let n = r.len(CHUNK_BUCKETS_MAX)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let starts = codec::decode_timestamps(&mut r, n)?;
+    let counts = codec::decode_ints(&mut r, n)?;
+    let mut floats = Vec::with_capacity(4);
+    for _ in 0..4 {
+        floats.push(codec::decode_values(&mut r, n)?);
+    }
+    let bins = r.len(n.saturating_mul(2 * SKETCH_BINS_MAX))?;
+    let zeros = codec::decode_ints(&mut r, n)?;
+    let sizes = codec::decode_ints(&mut r, 2 * n)?;
+    let idx = codec::decode_ints(&mut r, bins)?;
+    let cnt = codec::decode_ints(&mut r, bins)?;
+    let bad = |what: &str| Error::corrupt("rollup chunk", what.to_owned());
+    let mut at = 0usize;
     let mut out = Vec::with_capacity(n);
-    let mut prev = 0i64;
-    for _ in 0..n {
-        prev += r.ivarint()?;
-        let count = r.uvarint()?;
-        let mut f = [0f64; 4];
-        for x in &mut f {
-            *x = f64::from_bits(r.u64()?);
+    for i in 0..n {
+        let mut sides = [BTreeMap::new(), BTreeMap::new()];
+        for (s, side) in sides.iter_mut().enumerate() {
+            let len = usize::try_from(sizes[2 * i + s]).map_err(|_| bad("sketch size"))?;
+            if len > SKETCH_BINS_MAX || at + len > bins {
+                return Err(bad("sketch size"));
+            }
+            let mut prev = 0i64;
+            for j in at..at + len {
+                prev += idx[j];
+                let key = i32::try_from(prev).map_err(|_| bad("sketch index"))?;
+                side.insert(key, u64::try_from(cnt[j]).map_err(|_| bad("sketch count"))?);
+            }
+            at += len;
         }
-        let sketch = DdSketch::decode(&mut r)?;
+        let [pos, neg] = sides;
         out.push(Bucket {
-            start_ms: prev,
-            count,
-            sum: f[0],
-            sum_sq: f[1],
-            min: f[2],
-            max: f[3],
-            sketch,
+            start_ms: starts[i],
+            count: u64::try_from(counts[i]).map_err(|_| bad("count"))?,
+            sum: floats[0][i],
+            sum_sq: floats[1][i],
+            min: floats[2][i],
+            max: floats[3][i],
+            sketch: DdSketch::from_parts(
+                u64::try_from(zeros[i]).map_err(|_| bad("zero"))?,
+                pos,
+                neg,
+            ),
         });
     }
     Ok(out)
@@ -285,7 +341,7 @@ mod tests {
                 prop_assert_eq!(b.sketch.count(), inside.len() as u64);
             }
             let mut out = Vec::new();
-            encode_buckets(&got, &mut out);
+            encode_buckets(&got, &mut out).unwrap();
             prop_assert_eq!(decode_buckets(&out).unwrap(), got);
         }
     }

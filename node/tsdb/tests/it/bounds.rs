@@ -87,6 +87,17 @@ fn query_write_and_listing_bounds_answer_errors_naming_the_limit() {
     assert_eq!(limit_name(err), "SERIES_LIST_MAX");
     let err = t.e().raw(&k, t0 + 10, t0, 10).unwrap_err().to_string();
     assert!(err.contains("invalid to"), "{err}");
+    let err = t.e().write(&[SeriesPoints {
+        key: k.clone(),
+        points: vec![(i64::MAX, 1.0)],
+    }]);
+    assert!(err.unwrap_err().to_string().contains("invalid timestamp"));
+    let err = t
+        .e()
+        .buckets(&k, i64::MIN, i64::MAX, 300_000)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid from"), "{err}");
     let bad = meridian_tsdb::SeriesKey::new("acme", "check", "");
     let err = t
         .e()
