@@ -173,13 +173,7 @@ fn day_buckets(
     out: &mut Vec<Bucket>,
 ) -> Result<()> {
     let period = res.period_ms().expect("rollup");
-    let (raw_blocks, rollups) = {
-        let store = shared.store.read().expect("store lock");
-        (
-            store.blocks_in(Resolution::Raw, from, to),
-            store.blocks_in(res, from, to),
-        )
-    };
+    // Head before blocks, as in `raw_points`.
     let mut head_pts = Vec::new();
     {
         let head = shared.head.lock().expect("head lock");
@@ -188,6 +182,13 @@ fn day_buckets(
             f.points_in(id, from, to, &mut head_pts);
         }
     }
+    let (raw_blocks, rollups) = {
+        let store = shared.store.read().expect("store lock");
+        (
+            store.blocks_in(Resolution::Raw, from, to),
+            store.blocks_in(res, from, to),
+        )
+    };
     let covered: Vec<u64> = rollups
         .iter()
         .flat_map(|(m, _)| m.sources.clone())

@@ -6,3 +6,4 @@ mod durability;
 mod fixture;
 mod index;
 mod lifecycle;
+mod model;
