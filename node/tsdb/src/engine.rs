@@ -13,7 +13,9 @@ use crate::query::{self, Buckets};
 use crate::rollup::Resolution;
 use crate::shared::{HeadState, Shared};
 use crate::store::Store;
-use crate::wal::{Segment, WalRecord, WalSeries, list_segments, replay_segment};
+use crate::wal::{
+    Segment, WAL_RECORD_BYTES_MAX, WalRecord, WalSeries, list_segments, replay_segment,
+};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -124,9 +126,19 @@ impl Engine {
                 limit: WRITE_POINTS_MAX as u64,
             });
         }
+        for s in batch {
+            s.validate()?;
+        }
+        let bytes: usize = batch.iter().map(SeriesPoints::wal_bytes_max).sum();
+        if bytes > WAL_RECORD_BYTES_MAX {
+            return Err(Error::LimitExceeded {
+                what: format!("write of up to {bytes} bytes in the log"),
+                limit_name: "WAL_RECORD_BYTES_MAX",
+                limit: WAL_RECORD_BYTES_MAX as u64,
+            });
+        }
         let mut series = Vec::with_capacity(batch.len());
         for s in batch.iter().filter(|s| !s.points.is_empty()) {
-            s.validate()?;
             let id = self.shared.index.resolve(&s.key)?;
             series.push(WalSeries {
                 id,
@@ -146,7 +158,7 @@ impl Engine {
     }
 
     fn append(&self, record: WalRecord) -> Result<()> {
-        let frame = record.frame();
+        let frame = record.frame()?;
         let (reply, rx) = sync_channel(1);
         self.send(Request::Append {
             record,

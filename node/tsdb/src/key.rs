@@ -148,6 +148,20 @@ impl SeriesKey {
 }
 
 impl SeriesPoints {
+    /// An upper bound of this entry's size in a WAL record, in bytes.
+    pub(crate) fn wal_bytes_max(&self) -> usize {
+        let k = &self.key;
+        let strings = [&k.tenant, &k.namespace, &k.name]
+            .iter()
+            .map(|s| s.len() + 10)
+            .sum::<usize>()
+            + k.dimensions
+                .iter()
+                .map(|(a, b)| a.len() + b.len() + 20)
+                .sum::<usize>();
+        8 + strings + 20 + self.points.len() * 18
+    }
+
     /// Checks the key and every timestamp; the error names the field.
     pub fn validate(&self) -> Result<()> {
         self.key.validate()?;

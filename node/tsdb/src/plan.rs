@@ -49,6 +49,7 @@ impl PlanConfig {
 #[derive(Default)]
 struct Day {
     raw: Vec<u64>,
+    levels: BTreeMap<u32, Vec<u64>>,
     rollups: Vec<(Resolution, u64)>,
     covered: BTreeSet<u64>,
 }
@@ -59,6 +60,7 @@ fn by_day(blocks: &[BlockMeta]) -> BTreeMap<i64, Day> {
         let d = days.entry(b.day).or_default();
         if b.resolution == Resolution::Raw {
             d.raw.push(b.id);
+            d.levels.entry(b.level).or_default().push(b.id);
         } else {
             d.rollups.push((b.resolution, b.id));
             d.covered.extend(b.sources.iter().copied());
@@ -75,8 +77,13 @@ pub(crate) fn plan_jobs(blocks: &[BlockMeta], cfg: &PlanConfig) -> Vec<Job> {
         raw.sort_unstable();
         raw.truncate(MERGE_INPUTS_MAX);
         if !cfg.closed(day) {
-            if d.raw.len() >= cfg.merge_fanin {
-                jobs.push(Job::Compact { day, inputs: raw });
+            // Tiered: merge `merge_fanin` blocks of one level, so a block is rewritten about
+            // log_fanin(blocks per day) times before the day closes, not once per merge.
+            if let Some(same) = d.levels.values().find(|ids| ids.len() >= cfg.merge_fanin) {
+                let mut inputs = same.clone();
+                inputs.sort_unstable();
+                inputs.truncate(MERGE_INPUTS_MAX);
+                jobs.push(Job::Compact { day, inputs });
             }
             continue;
         }
@@ -175,6 +182,30 @@ mod tests {
             vec![Job::Compact {
                 day: 100,
                 inputs: vec![1, 2, 3]
+            }]
+        );
+        let mut mixed = vec![raw(1, 100), raw(2, 100)];
+        mixed.push(BlockMeta {
+            level: 1,
+            ..raw(3, 100)
+        });
+        mixed.push(BlockMeta {
+            level: 1,
+            ..raw(4, 100)
+        });
+        assert!(
+            plan_jobs(&mixed, &c).is_empty(),
+            "two per level is below the fan-in"
+        );
+        mixed.push(BlockMeta {
+            level: 1,
+            ..raw(5, 100)
+        });
+        assert_eq!(
+            plan_jobs(&mixed, &c),
+            vec![Job::Compact {
+                day: 100,
+                inputs: vec![3, 4, 5]
             }]
         );
         let yesterday = vec![raw(5, 99)];

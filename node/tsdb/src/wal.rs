@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8; 8] = b"MRDWAL\0\0";
 const HEADER_LEN: u64 = 12;
 /// Largest record accepted when writing or replaying (a write call is bounded well below it).
-pub const WAL_RECORD_BYTES_MAX: usize = 256 << 20;
+pub const WAL_RECORD_BYTES_MAX: usize = 64 << 20;
 
 /// One series' points inside a write record; `id` is the series id it resolved to.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +30,9 @@ pub enum WalRecord {
 }
 
 impl WalRecord {
-    /// The record framed as `len u32, crc u32, payload`.
-    pub fn frame(&self) -> Vec<u8> {
+    /// The record framed as `len u32, crc u32, payload`; refused above
+    /// [`WAL_RECORD_BYTES_MAX`].
+    pub fn frame(&self) -> Result<Vec<u8>> {
         let mut payload = Vec::new();
         match self {
             WalRecord::Write(series) => {
@@ -52,11 +53,18 @@ impl WalRecord {
                 put_u32(&mut payload, *no);
             }
         }
+        if payload.len() > WAL_RECORD_BYTES_MAX {
+            return Err(Error::LimitExceeded {
+                what: format!("write record of {} bytes", payload.len()),
+                limit_name: "WAL_RECORD_BYTES_MAX",
+                limit: WAL_RECORD_BYTES_MAX as u64,
+            });
+        }
         let mut out = Vec::with_capacity(payload.len() + 8);
         put_u32(&mut out, payload.len() as u32);
         put_u32(&mut out, crc32fast::hash(&payload));
         out.extend_from_slice(&payload);
-        out
+        Ok(out)
     }
 
     fn decode(payload: &[u8]) -> Result<WalRecord> {
@@ -234,25 +242,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut seg = Segment::create(dir.path(), 1).unwrap();
         for i in 0..10 {
-            seg.append(&rec(i).frame()).unwrap();
+            seg.append(&rec(i).frame().unwrap()).unwrap();
         }
-        seg.append(&WalRecord::DropTenant(3).frame()).unwrap();
-        let full = rec(99).frame();
+        seg.append(&WalRecord::DropTenant(3).frame().unwrap())
+            .unwrap();
+        let full = rec(99).frame().unwrap();
         seg.append(&full[..full.len() - 3]).unwrap();
         seg.sync().unwrap();
         drop(seg);
         let got = replay_segment(dir.path(), 1, true).unwrap();
         assert_eq!(got.len(), 11);
-        assert_eq!(got[3].frame(), rec(3).frame());
+        assert_eq!(got[3].frame().unwrap(), rec(3).frame().unwrap());
         assert_eq!(got[10], WalRecord::DropTenant(3));
         // The cut file accepts appends that replay after the good prefix.
         let path = segment_path(dir.path(), 1);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&rec(50).frame()).unwrap();
+        f.write_all(&rec(50).frame().unwrap()).unwrap();
         drop(f);
         let again = replay_segment(dir.path(), 1, true).unwrap();
         assert_eq!(again.len(), 12);
-        assert_eq!(again[11].frame(), rec(50).frame());
+        assert_eq!(again[11].frame().unwrap(), rec(50).frame().unwrap());
     }
 
     #[test]
@@ -260,7 +269,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut seg = Segment::create(dir.path(), 4).unwrap();
         for i in 0..5 {
-            seg.append(&rec(i).frame()).unwrap();
+            seg.append(&rec(i).frame().unwrap()).unwrap();
         }
         drop(seg);
         let path = segment_path(dir.path(), 4);

@@ -85,6 +85,39 @@ fn query_write_and_listing_bounds_answer_errors_naming_the_limit() {
         .series("acme", &SeriesFilter::default(), SERIES_LIST_MAX + 1, None)
         .unwrap_err();
     assert_eq!(limit_name(err), "SERIES_LIST_MAX");
+    // A batch whose log record would pass WAL_RECORD_BYTES_MAX (5000 keys of ~15 KiB).
+    let mut wide = meridian_tsdb::SeriesKey::new("acme", "check", "wide");
+    for d in 0..30 {
+        wide.dimensions
+            .insert(format!("{d:0>255}"), "v".repeat(255));
+    }
+    let huge: Vec<SeriesPoints> = (0..5000)
+        .map(|i| {
+            let mut k = wide.clone();
+            k.name = format!("wide{i}");
+            SeriesPoints {
+                key: k,
+                points: vec![(t0, 1.0)],
+            }
+        })
+        .collect();
+    assert_eq!(
+        limit_name(t.e().write(&huge).unwrap_err()),
+        "WAL_RECORD_BYTES_MAX"
+    );
+    let too_wide = SeriesPoints {
+        key: wide.with("zz", "1"),
+        points: vec![(t0, 1.0)],
+    };
+    let err = t.e().write(&[too_wide]).unwrap_err().to_string();
+    assert!(err.contains("invalid dimensions"), "{err}");
+    assert!(
+        t.e()
+            .series("acme", &SeriesFilter::default(), 100, None)
+            .unwrap()
+            .len()
+            == 1
+    );
     let err = t.e().raw(&k, t0 + 10, t0, 10).unwrap_err().to_string();
     assert!(err.contains("invalid to"), "{err}");
     let err = t.e().write(&[SeriesPoints {

@@ -61,4 +61,9 @@ fn acknowledged_batches_survive_kill_9() {
         }
         drop(engine);
     }
+    // The writer sealed heads into blocks while it was being killed, not only WAL records.
+    let blocks = std::fs::read_dir(dir.path().join("blocks"))
+        .unwrap()
+        .count();
+    assert!(blocks > 0, "no block was ever sealed");
 }
