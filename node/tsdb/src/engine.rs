@@ -94,11 +94,16 @@ impl Engine {
                     .map_err(|e| Error::io("spawn", "tsdb-maintenance", e))?,
             );
         }
-        Ok(Engine {
+        let engine = Engine {
             shared,
             tx: Mutex::new(Some(tx)),
             threads: Mutex::new(threads),
-        })
+        };
+        if engine.shared.head_over_limit() {
+            // A replayed log larger than the head bound is sealed before any new write.
+            engine.flush()?;
+        }
+        Ok(engine)
     }
 
     fn sender(&self) -> Result<SyncSender<Request>> {

@@ -15,7 +15,13 @@ fn unsealed_writes_survive_a_lost_process_via_wal_replay() {
     write(t.e(), &k, &pts);
     t.reopen(false, |_| {});
     assert_same(&t.e().raw(&k, t0, t0 + DAY_MS, 1000).unwrap(), &pts);
+    let wal_files = |t: &TestEngine| std::fs::read_dir(t.dir.path().join("wal")).unwrap().count();
+    assert!(
+        wal_files(&t) >= 2,
+        "the replayed segment stays until its data is in a block"
+    );
     t.e().flush().unwrap();
+    assert_eq!(wal_files(&t), 1, "only the segment after the seal is left");
     t.reopen(false, |_| {});
     assert_same(&t.e().raw(&k, t0, t0 + DAY_MS, 1000).unwrap(), &pts);
     let m = t.e().metrics();
@@ -52,6 +58,26 @@ fn torn_wal_tail_is_cut_and_acknowledged_points_stay() {
     write(t.e(), &k, &[(t0 + 2, 3.0)]);
     t.reopen(false, |_| {});
     assert_eq!(t.e().raw(&k, t0, t0 + 10, 10).unwrap().len(), 3);
+}
+
+#[test]
+fn an_old_head_is_sealed_by_time() {
+    let t = TestEngine::with(|c| c.seal_interval_ms = 60_000);
+    let k = key("slow");
+    let now = BASE_DAY * DAY_MS;
+    t.set_now(now);
+    write(t.e(), &k, &[(now, 1.0)]);
+    assert!(!t.e().maintain().unwrap().sealed);
+    t.set_now(now + 60_000);
+    assert!(t.e().maintain().unwrap().sealed);
+    assert_eq!(t.e().metrics().head_points, 0);
+    assert_eq!(t.e().raw(&k, now, now + 1, 1).unwrap(), vec![(now, 1.0)]);
+}
+
+#[test]
+fn engine_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Engine>();
 }
 
 #[test]

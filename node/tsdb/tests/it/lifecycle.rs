@@ -111,6 +111,9 @@ fn days_merge_roll_up_and_expire_keeping_exactly_what_they_should() {
     assert_eq!(m.rollups[1].blocks, 3);
     let b = t.e().buckets(&k, from, to, 20 * 60_000).unwrap();
     assert_eq!(b.resolution, Resolution::Min20);
+    // Raw is gone for this range: a period that is no multiple of a rollup is refused.
+    let err = t.e().buckets(&k, from, to, 90_000).unwrap_err().to_string();
+    assert!(err.contains("invalid period"), "{err}");
     assert_buckets_match(&b.buckets, &naive(&model, from, to, 20 * 60_000));
 }
 
