@@ -21,6 +21,38 @@ pub(crate) struct BlockMeta {
     /// For rollup blocks: the raw blocks they were computed from.
     #[serde(default)]
     pub(crate) sources: Vec<u64>,
+    /// Days covered from `day` on: 1, or `Resolution::span_days` for merged rollups.
+    #[serde(default = "one_day")]
+    pub(crate) days: u32,
+}
+
+fn one_day() -> u32 {
+    1
+}
+
+impl BlockMeta {
+    /// A block of one day.
+    pub(crate) fn new(
+        id: u64,
+        resolution: Resolution,
+        day: i64,
+        level: u32,
+        sources: Vec<u64>,
+    ) -> Self {
+        BlockMeta {
+            id,
+            resolution,
+            day,
+            level,
+            sources,
+            days: 1,
+        }
+    }
+
+    /// The newest day the block holds data of.
+    pub(crate) fn last_day(&self) -> i64 {
+        self.day + i64::from(self.days) - 1
+    }
 }
 
 /// The durable list of blocks.

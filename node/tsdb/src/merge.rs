@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::head::settle;
 use crate::manifest::BlockMeta;
 use crate::plan::{Job, PlanConfig};
-use crate::rollup::{Resolution, aggregate, encode_buckets, regroup};
+use crate::rollup::{Bucket, Resolution, aggregate, encode_buckets, regroup};
 use crate::seal::{add_series, finish, take_ids};
 use crate::shared::Shared;
 use crate::store::{Change, read_buckets, read_points};
@@ -55,14 +55,8 @@ impl RollupBuilders {
     /// Rollups of one series, each resolution computed from the settled raw points.
     fn add(&mut self, id: u64, raw: &[(i64, f64)]) -> Result<()> {
         for (res, b) in &mut self.builders {
-            let buckets = aggregate(raw, res.period_ms().expect("rollup"));
-            if buckets.is_empty() {
-                continue;
-            }
-            let mut buf = Vec::new();
-            encode_buckets(&buckets, &mut buf)?;
-            let (lo, hi) = (buckets[0].start_ms, buckets[buckets.len() - 1].start_ms);
-            b.add(id, lo, hi, buckets.len() as u32, &buf);
+            let period = res.period_ms().expect("rollup");
+            add_buckets(b, id, aggregate(raw, period), period)?;
         }
         Ok(())
     }
@@ -74,13 +68,7 @@ impl RollupBuilders {
                 continue;
             }
             let reader = finish(shared, b, id)?;
-            let meta = BlockMeta {
-                id,
-                resolution: res,
-                day,
-                level: 0,
-                sources: sources.clone(),
-            };
+            let meta = BlockMeta::new(id, res, day, 0, sources.clone());
             ch.add.push((meta, reader));
         }
         Ok(())
@@ -90,56 +78,28 @@ impl RollupBuilders {
 /// Runs one job and commits its result.
 pub(crate) fn run_job(shared: &Shared, job: &Job, cfg: &PlanConfig) -> Result<()> {
     let mut change = Change::default();
-    let mut conflicts = 0;
-    match job {
-        Job::Compact { day, inputs: ids }
-        | Job::Close {
-            day, inputs: ids, ..
-        } => {
-            let blocks = inputs(shared, ids);
-            let level = blocks.iter().map(|(m, _)| m.level).max().unwrap_or(0) + 1;
-            let close = matches!(job, Job::Close { .. });
-            let out_id = take_ids(shared, 1)[0];
-            let mut raw = BlockBuilder::new(Resolution::Raw, *day);
-            let mut rollups = RollupBuilders::new(*day, cfg);
-            let mut pts = Vec::new();
-            for id in series_ids(&blocks)
-                .into_iter()
-                .filter(|id| !shared.is_dropped(*id))
-            {
-                conflicts += merged_points(&blocks, id, &mut pts)?;
-                if pts.is_empty() {
-                    continue;
-                }
-                add_series(&mut raw, id, &pts)?;
-                if close {
-                    rollups.add(id, &pts)?;
-                }
-            }
-            if !raw.is_empty() {
-                let meta = BlockMeta {
-                    id: out_id,
-                    resolution: Resolution::Raw,
-                    day: *day,
-                    level,
-                    sources: vec![],
-                };
-                change.add.push((meta, finish(shared, raw, out_id)?));
-            }
-            if let Job::Close { old_rollups, .. } = job {
-                rollups.finish(shared, *day, vec![out_id], &mut change)?;
-                change.remove.extend(old_rollups);
-            }
-            change.remove.extend(blocks.iter().map(|(m, _)| m.id));
-        }
+    let conflicts = match job {
+        Job::Compact { day, inputs: ids } => merge_raw(shared, *day, ids, None, cfg, &mut change)?,
+        Job::Close {
+            day,
+            inputs: ids,
+            old_rollups,
+        } => merge_raw(shared, *day, ids, Some(old_rollups), cfg, &mut change)?,
         Job::Fold {
             day,
             inputs: ids,
             rollups: old,
+        } => fold(shared, *day, ids, old, cfg, &mut change)?,
+        Job::Span {
+            res,
+            start,
+            days,
+            inputs: ids,
         } => {
-            fold(shared, *day, ids, old, cfg, &mut change, &mut conflicts)?;
+            span(shared, *res, *start, *days, ids, &mut change)?;
+            0
         }
-    }
+    };
     let (dir, blocks_dir) = (shared.config.dir.clone(), shared.blocks_dir());
     shared
         .store
@@ -152,7 +112,62 @@ pub(crate) fn run_job(shared: &Shared, job: &Job, cfg: &PlanConfig) -> Result<()
     Ok(())
 }
 
-/// Late raw blocks of an expired day: their buckets merge into the day's existing rollups.
+/// Merges raw blocks of a day into one of the next level; when closing (`old_rollups` given)
+/// also computes the day's rollups from the result and replaces its old rollup blocks.
+fn merge_raw(
+    shared: &Shared,
+    day: i64,
+    ids: &[u64],
+    old_rollups: Option<&Vec<u64>>,
+    cfg: &PlanConfig,
+    change: &mut Change,
+) -> Result<u64> {
+    let blocks = inputs(shared, ids);
+    let level = blocks.iter().map(|(m, _)| m.level).max().unwrap_or(0) + 1;
+    let out_id = take_ids(shared, 1)[0];
+    let mut raw = BlockBuilder::new(Resolution::Raw, day);
+    let mut rollups = RollupBuilders::new(day, cfg);
+    let (mut pts, mut conflicts) = (Vec::new(), 0);
+    for id in series_ids(&blocks)
+        .into_iter()
+        .filter(|id| !shared.is_dropped(*id))
+    {
+        conflicts += merged_points(&blocks, id, &mut pts)?;
+        if pts.is_empty() {
+            continue;
+        }
+        add_series(&mut raw, id, &pts)?;
+        if old_rollups.is_some() {
+            rollups.add(id, &pts)?;
+        }
+    }
+    if !raw.is_empty() {
+        let meta = BlockMeta::new(out_id, Resolution::Raw, day, level, vec![]);
+        change.add.push((meta, finish(shared, raw, out_id)?));
+    }
+    if let Some(old) = old_rollups {
+        rollups.finish(shared, day, vec![out_id], change)?;
+        change.remove.extend(old);
+    }
+    change.remove.extend(blocks.iter().map(|(m, _)| m.id));
+    Ok(conflicts)
+}
+
+/// Adds one series' buckets (sorted by start, partial buckets merged) to a rollup block.
+fn add_buckets(b: &mut BlockBuilder, id: u64, mut buckets: Vec<Bucket>, period: i64) -> Result<()> {
+    buckets.sort_by_key(|b| b.start_ms);
+    let merged = regroup(&buckets, period);
+    if let (Some(first), Some(last)) = (merged.first(), merged.last()) {
+        let mut buf = Vec::new();
+        encode_buckets(&merged, &mut buf)?;
+        b.add(id, first.start_ms, last.start_ms, merged.len() as u32, &buf);
+    }
+    Ok(())
+}
+
+/// Raw blocks not yet rolled up, of a day whose raw data is incomplete: their buckets are
+/// added to the day's own rollup blocks. The raw blocks stay while raw is kept (they are now
+/// covered); past raw retention they go in the same commit.
 fn fold(
     shared: &Shared,
     day: i64,
@@ -160,8 +175,7 @@ fn fold(
     old: &[u64],
     cfg: &PlanConfig,
     change: &mut Change,
-    conflicts: &mut u64,
-) -> Result<()> {
+) -> Result<u64> {
     let raw_blocks = inputs(shared, ids);
     let rollup_blocks = inputs(shared, old);
     let mut sources: BTreeSet<u64> = rollup_blocks
@@ -172,33 +186,58 @@ fn fold(
     let mut all = series_ids(&raw_blocks);
     all.extend(series_ids(&rollup_blocks));
     let mut builders = RollupBuilders::new(day, cfg);
-    let mut pts = Vec::new();
+    let (mut pts, mut conflicts) = (Vec::new(), 0);
     for id in all.into_iter().filter(|id| !shared.is_dropped(*id)) {
-        *conflicts += merged_points(&raw_blocks, id, &mut pts)?;
+        conflicts += merged_points(&raw_blocks, id, &mut pts)?;
         for (res, b) in &mut builders.builders {
             let period = res.period_ms().expect("rollup");
             let mut buckets = aggregate(&pts, period);
             for (_, r) in rollup_blocks.iter().filter(|(m, _)| m.resolution == *res) {
                 read_buckets(r, id, i64::MIN, i64::MAX, &mut buckets)?;
             }
-            buckets.sort_by_key(|b| b.start_ms);
-            let merged = regroup(&buckets, period);
-            if merged.is_empty() {
-                continue;
-            }
-            let mut buf = Vec::new();
-            encode_buckets(&merged, &mut buf)?;
-            b.add(
-                id,
-                merged[0].start_ms,
-                merged[merged.len() - 1].start_ms,
-                merged.len() as u32,
-                &buf,
-            );
+            add_buckets(b, id, buckets, period)?;
         }
     }
     builders.finish(shared, day, sources.into_iter().collect(), change)?;
     change.remove.extend(old);
+    if cfg.expired(day, Resolution::Raw) {
+        change.remove.extend(ids);
+    }
+    Ok(conflicts)
+}
+
+/// Merges rollup blocks of one resolution into one block covering `days` days from `start`.
+fn span(
+    shared: &Shared,
+    res: Resolution,
+    start: i64,
+    days: u32,
+    ids: &[u64],
+    change: &mut Change,
+) -> Result<()> {
+    let blocks = inputs(shared, ids);
+    let period = res.period_ms().expect("rollup");
+    let sources: BTreeSet<u64> = blocks.iter().flat_map(|(m, _)| m.sources.clone()).collect();
+    let level = blocks.iter().map(|(m, _)| m.level).max().unwrap_or(0) + 1;
+    let out_id = take_ids(shared, 1)[0];
+    let mut b = BlockBuilder::new(res, start);
+    for id in series_ids(&blocks)
+        .into_iter()
+        .filter(|id| !shared.is_dropped(*id))
+    {
+        let mut buckets = Vec::new();
+        for (_, r) in &blocks {
+            read_buckets(r, id, i64::MIN, i64::MAX, &mut buckets)?;
+        }
+        add_buckets(&mut b, id, buckets, period)?;
+    }
+    if !b.is_empty() {
+        let meta = BlockMeta {
+            days,
+            ..BlockMeta::new(out_id, res, start, level, sources.into_iter().collect())
+        };
+        change.add.push((meta, finish(shared, b, out_id)?));
+    }
     change.remove.extend(ids);
     Ok(())
 }

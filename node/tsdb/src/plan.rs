@@ -7,10 +7,10 @@ use crate::manifest::BlockMeta;
 use crate::rollup::Resolution;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One unit of background work over one UTC day.
+/// One unit of background work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Job {
-    /// Merge raw blocks of a day that is still open (no rollups yet).
+    /// Merge raw blocks of one level of a day that is still open (no rollups yet).
     Compact { day: i64, inputs: Vec<u64> },
     /// Merge every raw block of a closed day into one and compute its rollups from it.
     Close {
@@ -18,11 +18,19 @@ pub(crate) enum Job {
         inputs: Vec<u64>,
         old_rollups: Vec<u64>,
     },
-    /// Late raw blocks of a day whose raw data has expired: fold them into its rollups.
+    /// Raw blocks not yet rolled up of a day whose raw data is incomplete (expired, or rolled
+    /// up into a span): add their buckets to the day's own rollup blocks.
     Fold {
         day: i64,
         inputs: Vec<u64>,
         rollups: Vec<u64>,
+    },
+    /// Merge rollup blocks of one resolution into one block spanning `days` days.
+    Span {
+        res: Resolution,
+        start: i64,
+        days: u32,
+        inputs: Vec<u64>,
     },
 }
 
@@ -50,85 +58,129 @@ impl PlanConfig {
 struct Day {
     raw: Vec<u64>,
     levels: BTreeMap<u32, Vec<u64>>,
-    rollups: Vec<(Resolution, u64)>,
+    /// Rollup blocks overlapping the day: (resolution, id, covers this day only).
+    rollups: Vec<(Resolution, u64, bool)>,
     covered: BTreeSet<u64>,
 }
 
 fn by_day(blocks: &[BlockMeta]) -> BTreeMap<i64, Day> {
     let mut days: BTreeMap<i64, Day> = BTreeMap::new();
     for b in blocks {
-        let d = days.entry(b.day).or_default();
         if b.resolution == Resolution::Raw {
+            let d = days.entry(b.day).or_default();
             d.raw.push(b.id);
             d.levels.entry(b.level).or_default().push(b.id);
-        } else {
-            d.rollups.push((b.resolution, b.id));
+            continue;
+        }
+        for day in b.day..=b.last_day() {
+            let d = days.entry(day).or_default();
+            d.rollups.push((b.resolution, b.id, b.days == 1));
             d.covered.extend(b.sources.iter().copied());
         }
     }
     days
 }
 
-/// Jobs to run, oldest day first; at most one job per day.
+/// Jobs to run, oldest first; no two jobs touch the same block.
 pub(crate) fn plan_jobs(blocks: &[BlockMeta], cfg: &PlanConfig) -> Vec<Job> {
+    let days = by_day(blocks);
+    let mut jobs: Vec<Job> = days
+        .iter()
+        .filter_map(|(day, d)| day_job(*day, d, cfg))
+        .collect();
+    jobs.extend(span_jobs(blocks, &days, cfg));
+    jobs
+}
+
+fn day_job(day: i64, d: &Day, cfg: &PlanConfig) -> Option<Job> {
+    let mut raw = d.raw.clone();
+    raw.sort_unstable();
+    raw.truncate(MERGE_INPUTS_MAX);
+    if !cfg.closed(day) {
+        // Tiered: merge `merge_fanin` blocks of one level, so a block is rewritten about
+        // log_fanin(blocks per day) times before the day closes, not once per merge.
+        let same = d.levels.values().find(|ids| ids.len() >= cfg.merge_fanin)?;
+        let mut inputs = same.clone();
+        inputs.sort_unstable();
+        inputs.truncate(MERGE_INPUTS_MAX);
+        return Some(Job::Compact { day, inputs });
+    }
+    let own: Vec<u64> = d.rollups.iter().filter(|r| r.2).map(|r| r.1).collect();
+    let uncovered: Vec<u64> = raw
+        .iter()
+        .copied()
+        .filter(|id| !d.covered.contains(id))
+        .collect();
+    // Raw is complete when every raw block ever rolled up for the day is still there.
+    let complete = d.covered.iter().all(|id| d.raw.contains(id));
+    if cfg.expired(day, Resolution::Raw) || !complete {
+        return (!uncovered.is_empty()).then_some(Job::Fold {
+            day,
+            inputs: uncovered,
+            rollups: own,
+        });
+    }
+    let kept = Resolution::ROLLUPS
+        .iter()
+        .filter(|r| !cfg.expired(day, **r))
+        .count();
+    let have = d.rollups.iter().filter(|r| !cfg.expired(day, r.0)).count();
+    let stale = !uncovered.is_empty() || have < kept || d.covered.len() != d.raw.len();
+    if d.raw.len() > MERGE_INPUTS_MAX {
+        Some(Job::Compact { day, inputs: raw })
+    } else if !d.raw.is_empty() && (d.raw.len() > 1 || stale) {
+        Some(Job::Close {
+            day,
+            inputs: raw,
+            old_rollups: own,
+        })
+    } else {
+        None
+    }
+}
+
+/// Rollup blocks of days whose raw data is gone are merged into spans of
+/// `Resolution::span_days` days (aligned), so long retention does not mean many small files.
+fn span_jobs(blocks: &[BlockMeta], days: &BTreeMap<i64, Day>, cfg: &PlanConfig) -> Vec<Job> {
+    let mut groups: BTreeMap<(Resolution, i64), Vec<u64>> = BTreeMap::new();
+    for b in blocks.iter().filter(|b| b.resolution != Resolution::Raw) {
+        let span = i64::from(b.resolution.span_days());
+        if span > 1 {
+            groups
+                .entry((b.resolution, b.day.div_euclid(span) * span))
+                .or_default()
+                .push(b.id);
+        }
+    }
     let mut jobs = Vec::new();
-    for (day, d) in by_day(blocks) {
-        let mut raw = d.raw.clone();
-        raw.sort_unstable();
-        raw.truncate(MERGE_INPUTS_MAX);
-        if !cfg.closed(day) {
-            // Tiered: merge `merge_fanin` blocks of one level, so a block is rewritten about
-            // log_fanin(blocks per day) times before the day closes, not once per merge.
-            if let Some(same) = d.levels.values().find(|ids| ids.len() >= cfg.merge_fanin) {
-                let mut inputs = same.clone();
-                inputs.sort_unstable();
-                inputs.truncate(MERGE_INPUTS_MAX);
-                jobs.push(Job::Compact { day, inputs });
-            }
+    for ((res, start), mut inputs) in groups {
+        let span = res.span_days();
+        let end = start + i64::from(span) - 1;
+        let quiet = (start..=end).all(|d| days.get(&d).is_none_or(|d| d.raw.is_empty()));
+        if inputs.len() < 2 || !quiet || !cfg.expired(end, Resolution::Raw) || cfg.expired(end, res)
+        {
             continue;
         }
-        let rollup_ids: Vec<u64> = d.rollups.iter().map(|r| r.1).collect();
-        let uncovered: Vec<u64> = raw
-            .iter()
-            .copied()
-            .filter(|id| !d.covered.contains(id))
-            .collect();
-        if cfg.expired(day, Resolution::Raw) {
-            if !uncovered.is_empty() {
-                jobs.push(Job::Fold {
-                    day,
-                    inputs: uncovered,
-                    rollups: rollup_ids,
-                });
-            }
-            continue;
-        }
-        let kept = Resolution::ROLLUPS
-            .iter()
-            .filter(|r| !cfg.expired(day, **r))
-            .count();
-        let have = d.rollups.iter().filter(|r| !cfg.expired(day, r.0)).count();
-        let stale = !uncovered.is_empty() || have < kept || d.covered.len() != d.raw.len();
-        if d.raw.len() > MERGE_INPUTS_MAX {
-            jobs.push(Job::Compact { day, inputs: raw });
-        } else if !d.raw.is_empty() && (d.raw.len() > 1 || stale) {
-            jobs.push(Job::Close {
-                day,
-                inputs: raw,
-                old_rollups: rollup_ids,
-            });
-        }
+        inputs.sort_unstable();
+        inputs.truncate(MERGE_INPUTS_MAX);
+        jobs.push(Job::Span {
+            res,
+            start,
+            days: span,
+            inputs,
+        });
     }
     jobs
 }
 
-/// Blocks past their resolution's retention. Raw blocks go only once rollups cover them
-/// (or no rollup of their day is kept any more), so no point is lost before it is rolled up.
+/// Blocks whose newest day is past their resolution's retention. Raw blocks go only once
+/// rollups cover them (or no rollup of their day is kept any more), so no point is lost
+/// before it is rolled up.
 pub(crate) fn plan_retention(blocks: &[BlockMeta], cfg: &PlanConfig) -> Vec<u64> {
     let days = by_day(blocks);
     blocks
         .iter()
-        .filter(|b| cfg.expired(b.day, b.resolution))
+        .filter(|b| cfg.expired(b.last_day(), b.resolution))
         .filter(|b| {
             b.resolution != Resolution::Raw
                 || days[&b.day].covered.contains(&b.id)
@@ -144,6 +196,7 @@ mod tests {
 
     fn raw(id: u64, day: i64) -> BlockMeta {
         BlockMeta {
+            days: 1,
             id,
             resolution: Resolution::Raw,
             day,
@@ -154,6 +207,7 @@ mod tests {
 
     fn rollup(id: u64, day: i64, res: Resolution, sources: Vec<u64>) -> BlockMeta {
         BlockMeta {
+            days: 1,
             id,
             resolution: res,
             day,
@@ -226,6 +280,39 @@ mod tests {
         assert!(
             matches!(&plan_jobs(&done, &c)[0], Job::Close { inputs, .. } if inputs == &vec![5, 6])
         );
+    }
+
+    #[test]
+    fn rollups_of_quiet_old_days_merge_into_spans() {
+        let c = cfg(20_010);
+        let mut blocks = vec![
+            rollup(1, 20_000, Resolution::Min20, vec![]),
+            rollup(2, 20_001, Resolution::Min20, vec![]),
+            rollup(3, 20_004, Resolution::Min20, vec![]),
+            rollup(4, 20_000, Resolution::Min5, vec![]),
+            rollup(5, 20_001, Resolution::Min5, vec![]),
+        ];
+        let span = Job::Span {
+            res: Resolution::Min20,
+            start: 20_000,
+            days: 4,
+            inputs: vec![1, 2],
+        };
+        assert_eq!(plan_jobs(&blocks, &c), vec![span]);
+        // A raw block still in the span's days (a fold to come) holds the span back.
+        blocks.push(raw(9, 20_003));
+        assert!(
+            !plan_jobs(&blocks, &c)
+                .iter()
+                .any(|j| matches!(j, Job::Span { .. }))
+        );
+        // A span block is dropped only once its newest day is past retention.
+        let old = BlockMeta {
+            days: 4,
+            ..rollup(7, 19_980, Resolution::Min20, vec![])
+        };
+        assert!(!plan_retention(std::slice::from_ref(&old), &cfg(20_003)).contains(&7));
+        assert!(plan_retention(&[old], &cfg(20_004)).contains(&7));
     }
 
     #[test]

@@ -147,7 +147,7 @@ pub(crate) fn buckets(
             let mut fine = Vec::new();
             for day in lo.div_euclid(DAY_MS)..=(hi - 1).div_euclid(DAY_MS) {
                 let (d0, d1) = ((day * DAY_MS).max(lo), ((day + 1) * DAY_MS).min(hi));
-                day_buckets(shared, id, day, resolution, d0, d1, cfg, &mut fine)?;
+                day_buckets(shared, id, resolution, d0, d1, &mut fine)?;
             }
             regroup(&fine, period_ms)
         }
@@ -158,18 +158,15 @@ pub(crate) fn buckets(
     })
 }
 
-/// Buckets at `res` of one day within `[from, to)`: from the day's rollups when they cover
-/// everything stored for it, from raw points when raw is still kept (exact), else rollups plus
-/// the late raw points not yet folded in.
-#[allow(clippy::too_many_arguments)]
+/// Buckets at `res` within `[from, to)` of one day: from the rollups when they cover
+/// everything stored for the day, from the raw points when the raw data is complete (exact),
+/// else the rollups plus the raw points not rolled up yet.
 fn day_buckets(
     shared: &Shared,
     id: u64,
-    day: i64,
     res: Resolution,
     from: i64,
     to: i64,
-    cfg: &PlanConfig,
     out: &mut Vec<Bucket>,
 ) -> Result<()> {
     let period = res.period_ms().expect("rollup");
@@ -204,7 +201,10 @@ fn day_buckets(
         return Ok(());
     }
     let mut pts = head_pts;
-    let all_raw = !cfg.expired(day, Resolution::Raw) || rollups.is_empty();
+    // Raw is complete when every raw block the rollups were computed from is still here.
+    let all_raw = covered
+        .iter()
+        .all(|c| raw_blocks.iter().any(|(m, _)| m.id == *c));
     let readable: Vec<_> = if all_raw {
         raw_blocks.iter().collect()
     } else {

@@ -58,6 +58,17 @@ impl Resolution {
         Some(minutes * MINUTE_MS)
     }
 
+    /// Days one merged rollup block covers once raw data is gone (1: never merged across days).
+    pub fn span_days(self) -> u32 {
+        match self {
+            Resolution::Raw | Resolution::Min5 => 1,
+            Resolution::Min20 => 4,
+            Resolution::Min60 => 16,
+            Resolution::Min240 => 32,
+            Resolution::Min1440 => 128,
+        }
+    }
+
     pub(crate) fn code(self) -> u8 {
         Resolution::ALL
             .iter()

@@ -58,13 +58,7 @@ pub(crate) fn seal_frozen(shared: &Shared) -> Result<bool> {
             continue;
         }
         let reader = finish(shared, b, id)?;
-        let meta = BlockMeta {
-            id,
-            resolution: Resolution::Raw,
-            day,
-            level: 0,
-            sources: vec![],
-        };
+        let meta = BlockMeta::new(id, Resolution::Raw, day, 0, vec![]);
         change.add.push((meta, reader));
     }
     let (dir, blocks_dir) = (shared.config.dir.clone(), shared.blocks_dir());

@@ -104,7 +104,7 @@ impl Store {
         self.manifest
             .blocks
             .iter()
-            .filter(|b| b.resolution == res && b.day >= d0 && b.day <= d1)
+            .filter(|b| b.resolution == res && b.last_day() >= d0 && b.day <= d1)
             .map(|b| (b.clone(), Arc::clone(&self.readers[&b.id])))
             .collect()
     }

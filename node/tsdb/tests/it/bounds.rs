@@ -154,10 +154,15 @@ fn merges_per_round_are_bounded_and_the_rest_is_backlog() {
     let r = t.e().maintain().unwrap();
     assert_eq!((r.merged, r.backlog), (2, 3));
     assert_eq!(t.e().metrics().merge_backlog, 3);
-    let r = t.e().maintain().unwrap();
-    assert_eq!((r.merged, r.backlog), (2, 1));
-    let r = t.e().maintain().unwrap();
-    assert_eq!((r.merged, r.backlog), (1, 0));
+    // Later rounds finish the days (and merge their rollups into spans), two jobs at most.
+    for _ in 0..10 {
+        let r = t.e().maintain().unwrap();
+        assert!(r.merged <= 2, "{r:?}");
+        if r.merged == 0 {
+            break;
+        }
+    }
+    assert_eq!(t.e().metrics().merge_backlog, 0);
 }
 
 #[test]

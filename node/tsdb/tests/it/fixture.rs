@@ -36,6 +36,11 @@ impl TestEngine {
         TestEngine { dir, clock, engine }
     }
 
+    /// Clean reopen with the same settings as [`TestEngine::with`] left them by default.
+    pub fn reopen_keeping_clock(&mut self) {
+        self.reopen(true, |c| c.retention.raw_ms = 3 * DAY_MS);
+    }
+
     pub fn e(&self) -> &Engine {
         self.engine.as_ref().unwrap()
     }

@@ -45,7 +45,7 @@ fn assert_buckets_match(got: &[Bucket], want: &[Bucket]) {
 
 #[test]
 fn days_merge_roll_up_and_expire_keeping_exactly_what_they_should() {
-    let t = TestEngine::with(|c| {
+    let mut t = TestEngine::with(|c| {
         c.merge_fanin = 3;
         c.retention.raw_ms = 3 * DAY_MS;
     });
@@ -108,13 +108,27 @@ fn days_merge_roll_up_and_expire_keeping_exactly_what_they_should() {
     t.e().maintain().unwrap();
     let m = t.e().metrics();
     assert_eq!(m.rollups[0].blocks, 0);
-    assert_eq!(m.rollups[1].blocks, 3);
+    // Raw is long gone: the three days of 20-minute rollups were merged into one 4-day span.
+    assert_eq!(m.rollups[1].blocks, 1);
+    assert_eq!(m.rollups[2].blocks, 3);
     let b = t.e().buckets(&k, from, to, 20 * 60_000).unwrap();
     assert_eq!(b.resolution, Resolution::Min20);
+    assert_buckets_match(&b.buckets, &naive(&model, from, to, 20 * 60_000));
     // Raw is gone for this range: a period that is no multiple of a rollup is refused.
     let err = t.e().buckets(&k, from, to, 90_000).unwrap_err().to_string();
     assert!(err.contains("invalid period"), "{err}");
-    assert_buckets_match(&b.buckets, &naive(&model, from, to, 20 * 60_000));
+
+    // Later still, hourly rollups merge into a 16-day span and answer alike.
+    t.set_now((BASE_DAY + 20) * DAY_MS + 2 * HOUR);
+    t.e().maintain().unwrap();
+    let m = t.e().metrics();
+    assert_eq!((m.rollups[1].blocks, m.rollups[2].blocks), (1, 1));
+    let b = t.e().buckets(&k, from, to, HOUR).unwrap();
+    assert_eq!(b.resolution, Resolution::Min60);
+    assert_buckets_match(&b.buckets, &naive(&model, from, to, HOUR));
+    t.reopen_keeping_clock();
+    let b = t.e().buckets(&k, from, to, 2 * HOUR).unwrap();
+    assert_buckets_match(&b.buckets, &naive(&model, from, to, 2 * HOUR));
 }
 
 #[test]
