@@ -85,7 +85,8 @@ pub struct Config {
     /// Retention per resolution.
     pub retention: Retention,
     /// Run seals, merges and retention on a background thread. Default true; tests turn it
-    /// off and call `Engine::flush` / `Engine::maintain`.
+    /// off and call `Engine::flush` / `Engine::maintain`. Without it, the caller must call
+    /// those: once a second full head waits for the first to be sealed, writes stall.
     pub background: bool,
     /// Pause between background maintenance rounds, ms. Default 1000.
     pub maintenance_interval_ms: u64,

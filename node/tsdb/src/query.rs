@@ -1,5 +1,6 @@
 //! Queries: raw points and aggregated buckets of one series, over head, blocks and rollups.
 
+use crate::block::BlockReader;
 use crate::error::{Error, Result};
 use crate::head::{DAY_MS, settle};
 use crate::key::TIMESTAMP_ABS_MAX;
@@ -7,6 +8,8 @@ use crate::plan::PlanConfig;
 use crate::rollup::{Bucket, Resolution, aggregate, regroup};
 use crate::shared::Shared;
 use crate::store::{read_buckets, read_points};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Most points one raw query may return (its `limit` may not be larger).
 pub const RAW_POINTS_MAX: usize = 1_000_000;
@@ -145,9 +148,10 @@ pub(crate) fn buckets(
         Some(r) => {
             let (lo, hi) = (from - from.rem_euclid(r), to + (r - to.rem_euclid(r)) % r);
             let mut fine = Vec::new();
+            let mut cache = BucketCache::default();
             for day in lo.div_euclid(DAY_MS)..=(hi - 1).div_euclid(DAY_MS) {
                 let (d0, d1) = ((day * DAY_MS).max(lo), ((day + 1) * DAY_MS).min(hi));
-                day_buckets(shared, id, resolution, d0, d1, &mut fine)?;
+                day_buckets(shared, id, resolution, (d0, d1), &mut cache, &mut fine)?;
             }
             regroup(&fine, period_ms)
         }
@@ -158,6 +162,37 @@ pub(crate) fn buckets(
     })
 }
 
+/// A series' decoded buckets per rollup block, for one query: a block spanning many days is
+/// decoded once, not once per day.
+#[derive(Default)]
+struct BucketCache(HashMap<u64, Vec<Bucket>>);
+
+impl BucketCache {
+    fn read(
+        &mut self,
+        (block_id, block): (u64, &BlockReader),
+        id: u64,
+        from: i64,
+        to: i64,
+        out: &mut Vec<Bucket>,
+    ) -> Result<()> {
+        let all = match self.0.entry(block_id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let mut all = Vec::new();
+                read_buckets(block, id, i64::MIN, i64::MAX, &mut all)?;
+                e.insert(all)
+            }
+        };
+        out.extend(
+            all.iter()
+                .filter(|b| b.start_ms >= from && b.start_ms < to)
+                .cloned(),
+        );
+        Ok(())
+    }
+}
+
 /// Buckets at `res` within `[from, to)` of one day: from the rollups when they cover
 /// everything stored for the day, from the raw points when the raw data is complete (exact),
 /// else the rollups plus the raw points not rolled up yet.
@@ -165,8 +200,8 @@ fn day_buckets(
     shared: &Shared,
     id: u64,
     res: Resolution,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
+    cache: &mut BucketCache,
     out: &mut Vec<Bucket>,
 ) -> Result<()> {
     let period = res.period_ms().expect("rollup");
@@ -195,8 +230,8 @@ fn day_buckets(
         .filter(|(m, _)| !covered.contains(&m.id))
         .collect();
     if !rollups.is_empty() && uncovered.is_empty() && head_pts.is_empty() {
-        for (_, r) in &rollups {
-            read_buckets(r, id, from, to, out)?;
+        for (m, r) in &rollups {
+            cache.read((m.id, r), id, from, to, out)?;
         }
         return Ok(());
     }
@@ -217,8 +252,8 @@ fn day_buckets(
     settle(&mut pts);
     let mut day_out = aggregate(&pts, period);
     if !all_raw {
-        for (_, r) in &rollups {
-            read_buckets(r, id, from, to, &mut day_out)?;
+        for (m, r) in &rollups {
+            cache.read((m.id, r), id, from, to, &mut day_out)?;
         }
         day_out.sort_by_key(|b| b.start_ms);
         day_out = regroup(&day_out, period);
