@@ -52,11 +52,14 @@ impl RollupBuilders {
         RollupBuilders { builders }
     }
 
-    /// Rollups of one series, each resolution computed from the settled raw points.
+    /// Rollups of one series: 5-minute buckets from the settled raw points in time order,
+    /// coarser ones by merging those in time order (sketch merges are exact; the float sums
+    /// are the same on every replica because the order is).
     fn add(&mut self, id: u64, raw: &[(i64, f64)]) -> Result<()> {
+        let five = aggregate(raw, Resolution::Min5.period_ms().expect("rollup"));
         for (res, b) in &mut self.builders {
             let period = res.period_ms().expect("rollup");
-            add_buckets(b, id, aggregate(raw, period), period)?;
+            add_buckets(b, id, regroup(&five, period), period)?;
         }
         Ok(())
     }
