@@ -204,7 +204,7 @@ fn main() {
     );
     engine.flush().expect("flush");
     clock.store(sh.day0 + DAY_MS + 2 * 3_600_000, Ordering::SeqCst);
-    let t1 = Instant::now();
+    let (t1, cpu1) = (Instant::now(), cpu_seconds());
     for _ in 0..100 {
         if engine.maintain().expect("maintain").merged == 0 {
             break;
@@ -214,9 +214,10 @@ fn main() {
     let raw: u64 = m.raw_levels.iter().map(|l| l.bytes).sum();
     let rollups: u64 = m.rollups.iter().map(|l| l.bytes).sum();
     println!(
-        "after final merge ({:.1} s): raw blocks {:.3} B/sample ({raw} B), rollups {:.3} B/sample \
+        "after final merge ({:.1} s wall, {:.1} CPU-s): raw blocks {:.3} B/sample ({raw} B), rollups {:.3} B/sample \
          ({rollups} B), whole data dir {:.3} B/sample (index, WAL included)",
         t1.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu1,
         raw as f64 / samples as f64,
         rollups as f64 / samples as f64,
         dir_bytes(tmp.path()) as f64 / samples as f64
