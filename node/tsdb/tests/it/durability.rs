@@ -61,6 +61,26 @@ fn torn_wal_tail_is_cut_and_acknowledged_points_stay() {
 }
 
 #[test]
+fn files_the_manifest_does_not_name_are_removed_on_open() {
+    let mut t = TestEngine::new();
+    let k = key("kept");
+    let t0 = BASE_DAY * DAY_MS;
+    write(t.e(), &k, &[(t0, 1.0)]);
+    t.e().flush().unwrap();
+    let blocks = t.dir.path().join("blocks");
+    // What a crash between writing a block and committing the manifest leaves behind.
+    std::fs::write(blocks.join("00000000deadbeef.blk"), b"half a merge").unwrap();
+    std::fs::write(blocks.join("00000000deadbeef.blk.tmp"), b"torn").unwrap();
+    t.reopen(false, |_| {});
+    let names: Vec<String> = std::fs::read_dir(&blocks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(t.e().raw(&k, t0, t0 + 1, 1).unwrap(), vec![(t0, 1.0)]);
+}
+
+#[test]
 fn an_old_head_is_sealed_by_time() {
     let t = TestEngine::with(|c| c.seal_interval_ms = 60_000);
     let k = key("slow");
