@@ -1,6 +1,7 @@
 //! Engine configuration: directory, bounds, retention per resolution, and the clock.
 
 use crate::error::{Error, Result};
+use crate::query::SCAN_POINTS_MAX;
 use crate::rollup::Resolution;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,6 +91,9 @@ pub struct Config {
     pub background: bool,
     /// Pause between background maintenance rounds, ms. Default 1000.
     pub maintenance_interval_ms: u64,
+    /// Raw points one query may read before it is refused. Default and at most
+    /// `SCAN_POINTS_MAX` (20,000,000).
+    pub scan_points_max: usize,
     /// The clock (ms since epoch).
     pub clock: Clock,
 }
@@ -118,6 +122,7 @@ impl Config {
             retention: Retention::default(),
             background: true,
             maintenance_interval_ms: 1000,
+            scan_points_max: SCAN_POINTS_MAX,
             clock: system_clock(),
         }
     }
@@ -146,6 +151,12 @@ impl Config {
             return Err(Error::invalid(
                 "merge_fanin",
                 format!("not in 2..={MERGE_INPUTS_MAX}"),
+            ));
+        }
+        if !(1..=SCAN_POINTS_MAX).contains(&self.scan_points_max) {
+            return Err(Error::invalid(
+                "scan_points_max",
+                format!("{} not in 1..={SCAN_POINTS_MAX}", self.scan_points_max),
             ));
         }
         if self.seal_interval_ms <= 0 || self.day_close_grace_ms < 0 {

@@ -15,7 +15,7 @@ use std::collections::hash_map::Entry;
 pub const RAW_POINTS_MAX: usize = 1_000_000;
 /// Most buckets one bucket query may return.
 pub const BUCKETS_MAX: usize = 100_000;
-/// Most raw points one query may read before it is refused.
+/// Upper bound for `Config::scan_points_max`, the raw points one query may read.
 pub const SCAN_POINTS_MAX: usize = 20_000_000;
 
 /// Buckets answered, and the resolution they were computed from.
@@ -43,12 +43,13 @@ fn check_range(from: i64, to: i64) -> Result<()> {
     Ok(())
 }
 
-fn scan_limit(n: usize) -> Result<()> {
-    if n > SCAN_POINTS_MAX {
+fn scan_limit(shared: &Shared, n: usize) -> Result<()> {
+    let max = shared.config.scan_points_max;
+    if n > max {
         return Err(Error::LimitExceeded {
             what: format!("query reading {n} raw points"),
-            limit_name: "SCAN_POINTS_MAX",
-            limit: SCAN_POINTS_MAX as u64,
+            limit_name: "scan_points_max",
+            limit: max as u64,
         });
     }
     Ok(())
@@ -73,8 +74,9 @@ pub(crate) fn raw_points(shared: &Shared, id: u64, from: i64, to: i64) -> Result
         .blocks_in(Resolution::Raw, from, to);
     for (_, b) in blocks {
         read_points(&b, id, from, to, &mut pts)?;
-        scan_limit(pts.len())?;
+        scan_limit(shared, pts.len())?;
     }
+    scan_limit(shared, pts.len())?;
     settle(&mut pts);
     Ok(pts)
 }
@@ -247,7 +249,7 @@ fn day_buckets(
     };
     for (_, b) in readable {
         read_points(b, id, from, to, &mut pts)?;
-        scan_limit(pts.len())?;
+        scan_limit(shared, pts.len())?;
     }
     settle(&mut pts);
     let mut day_out = aggregate(&pts, period);

@@ -53,7 +53,7 @@ fn limit_name(e: Error) -> &'static str {
 }
 
 #[test]
-fn query_write_and_listing_bounds_answer_errors_naming_the_limit() {
+fn query_bounds_answer_errors_naming_the_limit() {
     let t = TestEngine::new();
     let k = key("q");
     let t0 = BASE_DAY * DAY_MS;
@@ -72,6 +72,14 @@ fn query_write_and_listing_bounds_answer_errors_naming_the_limit() {
             .buckets(&k, t0, t0 + (BUCKETS_MAX as i64 - 1) * 1000, 1000)
             .is_ok()
     );
+}
+
+#[test]
+fn write_and_listing_bounds_answer_errors_naming_the_limit() {
+    let t = TestEngine::new();
+    let k = key("q");
+    let t0 = BASE_DAY * DAY_MS;
+    write(t.e(), &k, &[(t0, 1.0)]);
     let too_many = vec![SeriesPoints {
         key: k.clone(),
         points: vec![(t0, 1.0); WRITE_POINTS_MAX + 1],
@@ -85,39 +93,6 @@ fn query_write_and_listing_bounds_answer_errors_naming_the_limit() {
         .series("acme", &SeriesFilter::default(), SERIES_LIST_MAX + 1, None)
         .unwrap_err();
     assert_eq!(limit_name(err), "SERIES_LIST_MAX");
-    // A batch whose log record would pass WAL_RECORD_BYTES_MAX (5000 keys of ~15 KiB).
-    let mut wide = meridian_tsdb::SeriesKey::new("acme", "check", "wide");
-    for d in 0..30 {
-        wide.dimensions
-            .insert(format!("{d:0>255}"), "v".repeat(255));
-    }
-    let huge: Vec<SeriesPoints> = (0..5000)
-        .map(|i| {
-            let mut k = wide.clone();
-            k.name = format!("wide{i}");
-            SeriesPoints {
-                key: k,
-                points: vec![(t0, 1.0)],
-            }
-        })
-        .collect();
-    assert_eq!(
-        limit_name(t.e().write(&huge).unwrap_err()),
-        "WAL_RECORD_BYTES_MAX"
-    );
-    let too_wide = SeriesPoints {
-        key: wide.with("zz", "1"),
-        points: vec![(t0, 1.0)],
-    };
-    let err = t.e().write(&[too_wide]).unwrap_err().to_string();
-    assert!(err.contains("invalid dimensions"), "{err}");
-    assert!(
-        t.e()
-            .series("acme", &SeriesFilter::default(), 100, None)
-            .unwrap()
-            .len()
-            == 1
-    );
     let err = t.e().raw(&k, t0 + 10, t0, 10).unwrap_err().to_string();
     assert!(err.contains("invalid to"), "{err}");
     let err = t.e().write(&[SeriesPoints {
@@ -181,4 +156,72 @@ fn config_bounds_are_checked_naming_the_field() {
             .to_string()
             .contains("head_bytes_max")
     );
+}
+
+#[test]
+fn a_write_past_the_log_record_bound_is_refused_before_any_series_is_created() {
+    let t = TestEngine::new();
+    let t0 = BASE_DAY * DAY_MS;
+    write(t.e(), &key("q"), &[(t0, 1.0)]);
+    // A batch whose log record would pass WAL_RECORD_BYTES_MAX (5000 keys of ~15 KiB).
+    let mut wide = meridian_tsdb::SeriesKey::new("acme", "check", "wide");
+    for d in 0..30 {
+        wide.dimensions
+            .insert(format!("{d:0>255}"), "v".repeat(255));
+    }
+    let huge: Vec<SeriesPoints> = (0..5000)
+        .map(|i| {
+            let mut k = wide.clone();
+            k.name = format!("wide{i}");
+            SeriesPoints {
+                key: k,
+                points: vec![(t0, 1.0)],
+            }
+        })
+        .collect();
+    assert_eq!(
+        limit_name(t.e().write(&huge).unwrap_err()),
+        "WAL_RECORD_BYTES_MAX"
+    );
+    let too_wide = SeriesPoints {
+        key: wide.with("zz", "1"),
+        points: vec![(t0, 1.0)],
+    };
+    let err = t.e().write(&[too_wide]).unwrap_err().to_string();
+    assert!(err.contains("invalid dimensions"), "{err}");
+    assert!(
+        t.e()
+            .series("acme", &SeriesFilter::default(), 100, None)
+            .unwrap()
+            .len()
+            == 1
+    );
+}
+
+#[test]
+fn a_query_reading_too_many_raw_points_is_refused() {
+    let t = TestEngine::with(|c| c.scan_points_max = 1000);
+    let k = key("scan");
+    let t0 = BASE_DAY * DAY_MS;
+    let pts: Vec<(i64, f64)> = (0..1001).map(|i| (t0 + i, 1.0)).collect();
+    write(t.e(), &k, &pts[..1000]);
+    assert_eq!(
+        t.e().buckets(&k, t0, t0 + 2000, 60_000).unwrap().buckets[0].count,
+        1000
+    );
+    write(t.e(), &k, &pts[1000..]);
+    assert_eq!(
+        limit_name(t.e().buckets(&k, t0, t0 + 2000, 60_000).unwrap_err()),
+        "scan_points_max"
+    );
+    assert_eq!(
+        limit_name(t.e().raw(&k, t0, t0 + 2000, 10).unwrap_err()),
+        "scan_points_max"
+    );
+    t.e().flush().unwrap();
+    assert_eq!(
+        limit_name(t.e().raw(&k, t0, t0 + 2000, 10).unwrap_err()),
+        "scan_points_max"
+    );
+    assert_eq!(t.e().raw(&k, t0, t0 + 500, 1000).unwrap().len(), 500);
 }

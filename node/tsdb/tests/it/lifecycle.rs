@@ -43,19 +43,14 @@ fn assert_buckets_match(got: &[Bucket], want: &[Bucket]) {
     }
 }
 
-#[test]
-fn days_merge_roll_up_and_expire_keeping_exactly_what_they_should() {
-    let mut t = TestEngine::with(|c| {
-        c.merge_fanin = 3;
-        c.retention.raw_ms = 3 * DAY_MS;
-    });
-    let k = key("gauge");
+/// Three days of three sealed blocks each; every open day is compacted once.
+fn ingest_three_days(t: &TestEngine, k: &meridian_tsdb::SeriesKey) -> Model {
     let mut model = Model::default();
     for day in BASE_DAY..BASE_DAY + 3 {
         t.set_now(day * DAY_MS + 30 * 60_000);
         for part in 0..3 {
             let pts = gauge(day, part);
-            write(t.e(), &k, &pts);
+            write(t.e(), k, &pts);
             model.add(&pts);
             t.e().flush().unwrap();
         }
@@ -63,6 +58,17 @@ fn days_merge_roll_up_and_expire_keeping_exactly_what_they_should() {
         let r = t.e().maintain().unwrap();
         assert!(r.merged >= 1, "{r:?}");
     }
+    model
+}
+
+#[test]
+fn days_merge_roll_up_and_expire_keeping_exactly_what_they_should() {
+    let mut t = TestEngine::with(|c| {
+        c.merge_fanin = 3;
+        c.retention.raw_ms = 3 * DAY_MS;
+    });
+    let k = key("gauge");
+    let model = ingest_three_days(&t, &k);
     let (from, to) = (BASE_DAY * DAY_MS, (BASE_DAY + 3) * DAY_MS);
     assert_same(
         &t.e().raw(&k, from, to, 100_000).unwrap(),
@@ -117,18 +123,22 @@ fn days_merge_roll_up_and_expire_keeping_exactly_what_they_should() {
     // Raw is gone for this range: a period that is no multiple of a rollup is refused.
     let err = t.e().buckets(&k, from, to, 90_000).unwrap_err().to_string();
     assert!(err.contains("invalid period"), "{err}");
+    later_spans_answer_alike(&mut t, &k, &model);
+}
 
+fn later_spans_answer_alike(t: &mut TestEngine, k: &meridian_tsdb::SeriesKey, model: &Model) {
+    let (from, to) = (BASE_DAY * DAY_MS, (BASE_DAY + 3) * DAY_MS);
     // Later still, hourly rollups merge into a 16-day span and answer alike.
     t.set_now((BASE_DAY + 20) * DAY_MS + 2 * HOUR);
     t.e().maintain().unwrap();
     let m = t.e().metrics();
     assert_eq!((m.rollups[1].blocks, m.rollups[2].blocks), (1, 1));
-    let b = t.e().buckets(&k, from, to, HOUR).unwrap();
+    let b = t.e().buckets(k, from, to, HOUR).unwrap();
     assert_eq!(b.resolution, Resolution::Min60);
-    assert_buckets_match(&b.buckets, &naive(&model, from, to, HOUR));
+    assert_buckets_match(&b.buckets, &naive(model, from, to, HOUR));
     t.reopen_keeping_clock();
-    let b = t.e().buckets(&k, from, to, 2 * HOUR).unwrap();
-    assert_buckets_match(&b.buckets, &naive(&model, from, to, 2 * HOUR));
+    let b = t.e().buckets(k, from, to, 2 * HOUR).unwrap();
+    assert_buckets_match(&b.buckets, &naive(model, from, to, 2 * HOUR));
 }
 
 #[test]
