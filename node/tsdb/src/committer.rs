@@ -17,6 +17,11 @@ pub const GROUP_BYTES_MAX: usize = 32 << 20;
 /// Requests that may wait for the writer thread; more writers block in `send`.
 pub const QUEUE_MAX: usize = 1024;
 
+/// The bounded queue to the writer thread.
+pub(crate) fn queue() -> (SyncSender<Request>, Receiver<Request>) {
+    std::sync::mpsc::sync_channel(QUEUE_MAX)
+}
+
 /// A job for the writer thread.
 pub(crate) enum Request {
     Append {
@@ -225,6 +230,34 @@ impl Committer {
 mod tests {
     use super::*;
     use std::sync::mpsc::sync_channel;
+
+    #[test]
+    fn the_queue_holds_queue_max_requests_and_then_refuses() {
+        let (tx, _rx) = queue();
+        let (otx, _orx) = sync_channel(1);
+        for _ in 0..QUEUE_MAX {
+            tx.try_send(Request::Rotate { reply: otx.clone() }).unwrap();
+        }
+        let full = tx.try_send(Request::Rotate { reply: otx });
+        assert!(matches!(full, Err(std::sync::mpsc::TrySendError::Full(_))));
+    }
+
+    #[test]
+    fn gather_stops_at_group_bytes_max() {
+        let (tx, rx) = queue();
+        let (rtx, _rrx) = sync_channel(QUEUE_MAX);
+        let big = GROUP_BYTES_MAX / 4;
+        for _ in 0..10 {
+            tx.send(Request::Append {
+                record: WalRecord::DropTenant(1),
+                frame: vec![0; big],
+                reply: rtx.clone(),
+            })
+            .unwrap();
+        }
+        let first = rx.recv().unwrap();
+        assert_eq!(gather(first, &rx).len(), 4);
+    }
 
     #[test]
     fn gather_stops_at_group_records_max_and_after_rotate() {

@@ -1,6 +1,6 @@
 //! The engine handle: open (replay), write, list, query, drop a tenant, flush, close.
 
-use crate::committer::{Committer, QUEUE_MAX, Request};
+use crate::committer::{Committer, Request};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_format, create_dir};
@@ -72,7 +72,7 @@ impl Engine {
             maintenance::finish_drop(&shared, t)?;
         }
         let segment = Segment::create(&shared.wal_dir(), next_seq)?;
-        let (tx, rx) = sync_channel(QUEUE_MAX);
+        let (tx, rx) = crate::committer::queue();
         let committer = Committer {
             shared: Arc::clone(&shared),
             segment,
@@ -364,5 +364,37 @@ fn load_last_timestamps(shared: &Shared) {
             let v = last.entry(e.series).or_insert(e.max_ts);
             *v = (*v).max(e.max_ts);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::SeriesKey;
+
+    #[test]
+    fn flush_gives_up_after_its_tries_naming_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path());
+        config.background = false;
+        let engine = Engine::open(config).unwrap();
+        let key = SeriesKey::new("t", "n", "m");
+        engine
+            .write(&[SeriesPoints {
+                key,
+                points: vec![(1, 1.0)],
+            }])
+            .unwrap();
+        let tx = engine.sender().unwrap();
+        let err = maintenance::flush_with_tries(&engine.shared, &tx, 0).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::LimitExceeded {
+                limit_name: "FLUSH_TRIES_MAX",
+                ..
+            }
+        ));
+        maintenance::flush_with_tries(&engine.shared, &tx, 1).unwrap();
+        assert_eq!(engine.metrics().seals, 1);
     }
 }

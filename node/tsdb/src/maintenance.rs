@@ -54,7 +54,11 @@ fn seal_locked(shared: &Shared) -> Result<bool> {
 
 /// Freezes the live head and seals it (and any head frozen earlier).
 pub(crate) fn flush(shared: &Shared, tx: &SyncSender<Request>) -> Result<()> {
-    for _ in 0..FLUSH_TRIES_MAX {
+    flush_tries(shared, tx, FLUSH_TRIES_MAX)
+}
+
+fn flush_tries(shared: &Shared, tx: &SyncSender<Request>, tries: usize) -> Result<()> {
+    for _ in 0..tries {
         seal_locked(shared)?;
         match rotate(tx)? {
             RotateOutcome::Busy => continue,
@@ -69,6 +73,15 @@ pub(crate) fn flush(shared: &Shared, tx: &SyncSender<Request>) -> Result<()> {
         limit_name: "FLUSH_TRIES_MAX",
         limit: FLUSH_TRIES_MAX as u64,
     })
+}
+
+#[cfg(test)]
+pub(crate) fn flush_with_tries(
+    shared: &Shared,
+    tx: &SyncSender<Request>,
+    tries: usize,
+) -> Result<()> {
+    flush_tries(shared, tx, tries)
 }
 
 /// One round: seal, time-based rotation, merges, retention.

@@ -283,6 +283,18 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_reads_at_most_merge_inputs_max_blocks() {
+        let c = cfg(100);
+        let many: Vec<BlockMeta> = (0..MERGE_INPUTS_MAX as u64 + 6)
+            .map(|i| raw(i, 99))
+            .collect();
+        match &plan_jobs(&many, &c)[..] {
+            [Job::Compact { inputs, .. }] => assert_eq!(inputs.len(), MERGE_INPUTS_MAX),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn rollups_of_quiet_old_days_merge_into_spans() {
         let c = cfg(20_010);
         let mut blocks = vec![

@@ -88,3 +88,23 @@ pub(crate) fn delete_segments_below(shared: &Shared, upto: u64) -> Result<()> {
     }
     crate::fsutil::fsync_dir(&dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_above_chunk_points_max_is_split_into_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let pts: Vec<(i64, f64)> = (0..CHUNK_POINTS_MAX as i64 + 5).map(|i| (i, 1.0)).collect();
+        let mut b = BlockBuilder::new(Resolution::Raw, 0);
+        add_series(&mut b, 7, &pts).unwrap();
+        let r = b.finish(dir.path(), "x.blk").unwrap();
+        let entries = r.entries_of(7);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].count, 5);
+        let mut back = Vec::new();
+        crate::store::read_points(&r, 7, i64::MIN, i64::MAX, &mut back).unwrap();
+        assert_eq!(back.len(), pts.len());
+    }
+}
