@@ -4,6 +4,7 @@
 //! node's write or read path, and shape the answer; `ApiError` is the one place errors become
 //! HTTP statuses and JSON bodies.
 
+mod alarm_views;
 mod alarms;
 mod auth;
 mod body;
@@ -60,6 +61,7 @@ pub fn router(node: AppState) -> Router<()> {
         .merge(suppressions::routes())
         .merge(views::routes())
         .merge(results::routes())
+        .merge(alarm_views::routes())
         .layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::limit,

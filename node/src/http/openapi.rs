@@ -36,7 +36,7 @@ pub struct DocRoute {
     pub schema: Option<&'static str>,
 }
 
-const FIXED: [(&str, &str, &str, Auth); 18] = [
+const FIXED: [(&str, &str, &str, Auth); 21] = [
     ("GET", "/healthz", "process alive", Auth::None),
     (
         "GET",
@@ -113,6 +113,24 @@ const FIXED: [(&str, &str, &str, Auth); 18] = [
         "POST",
         "/v1/entities/{entity_id}/test-check",
         "run a check once now from each of its zones; nothing is stored",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/changelogs/alarms",
+        "alarm state changes, newest first",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/entities/{entity_id}/alarms/{alarm_id}/notification_history",
+        "deliveries of this alarm's notifications",
+        Auth::Tenant,
+    ),
+    (
+        "POST",
+        "/v1/entities/{entity_id}/test-alarm",
+        "evaluate criteria or a threshold over given observations",
         Auth::Tenant,
     ),
 ];
@@ -247,6 +265,7 @@ mod tests {
             include_str!("tenants.rs"),
             include_str!("views.rs"),
             include_str!("results.rs"),
+            include_str!("alarm_views.rs"),
             include_str!("openapi.rs"),
             include_str!("resource.rs"),
             include_str!("mod.rs"),

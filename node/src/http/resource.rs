@@ -97,7 +97,7 @@ pub trait Resource: Send + Sync + 'static {
     /// Validates a whole body (the sent fields merged over the stored ones) and normalises it.
     fn prepare(ctx: &Ctx<'_>, body: Map<String, Value>) -> RResult<Prepared>;
     /// Adds derived fields when the object is shown.
-    fn decorate(_state: &ConfigState, _o: &ObjectRecord, _out: &mut Map<String, Value>) {}
+    fn decorate(_view: &View<'_>, _o: &ObjectRecord, _out: &mut Map<String, Value>) {}
 }
 
 /// Collection and item routes of `R`.
@@ -137,8 +137,14 @@ fn not_found(kind: ObjectKind, id: &str) -> Error {
     Error::NotFound(format!("{} {id} does not exist", kind.as_str()))
 }
 
+/// What an object is shown against: the applied state and the placement derived from it.
+pub struct View<'a> {
+    pub state: &'a ConfigState,
+    pub assignment: &'a meridian_placement::Assignment,
+}
+
 /// The JSON shown for an object: its body without internal (`_`) fields, plus bookkeeping.
-pub fn object_json<R: Resource>(state: &ConfigState, o: &ObjectRecord) -> Value {
+pub fn object_json<R: Resource>(view: &View<'_>, o: &ObjectRecord) -> Value {
     let mut out: Map<String, Value> = o.body.as_object().cloned().unwrap_or_default();
     out.retain(|k, _| !k.starts_with('_'));
     out.insert("id".into(), Value::String(o.id.clone()));
@@ -147,7 +153,7 @@ pub fn object_json<R: Resource>(state: &ConfigState, o: &ObjectRecord) -> Value 
     }
     out.insert("created_at".into(), Value::from(o.created_at_ms));
     out.insert("updated_at".into(), Value::from(o.updated_at_ms));
-    R::decorate(state, o, &mut out);
+    R::decorate(view, o, &mut out);
     Value::Object(out)
 }
 
@@ -157,7 +163,14 @@ fn location<R: Resource>(o: &ObjectRecord) -> String {
 }
 
 fn object_response<R: Resource>(node: &AppState, status: StatusCode, o: &ObjectRecord) -> Response {
-    let json = node.state.read(|s| object_json::<R>(s, o));
+    let assignment = node.assignment();
+    let json = node.state.read(|state| {
+        let view = View {
+            state,
+            assignment: &assignment,
+        };
+        object_json::<R>(&view, o)
+    });
     let mut resp = (status, axum::Json(json)).into_response();
     resp.headers_mut().insert(header::ETAG, etag(o.version));
     if status == StatusCode::CREATED
@@ -409,11 +422,16 @@ async fn list<R: Resource>(
     node.consistent_read(p.read().linearizable(false)?).await?;
     check_parent(&node, &tenant, &loc)?;
     let marker = p.marker.as_deref();
+    let assignment = node.assignment();
     let values: Vec<Value> = node.state.read(|s| {
+        let view = View {
+            state: s,
+            assignment: &assignment,
+        };
         s.objects_after(&tenant, R::KIND, marker)
             .filter(|o| o.parent == loc.parent)
             .take(limit + 1)
-            .map(|o| object_json::<R>(s, o))
+            .map(|o| object_json::<R>(&view, o))
             .collect()
     });
     Ok(axum::Json(page(values, limit, marker, |v| v["id"].as_str())).into_response())

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::alarms::Alarms;
 use super::checks::Checks;
 use super::entities::Entities;
-use super::resource::{RResult, object_json};
+use super::resource::{RResult, View, object_json};
 use super::results::zone_values;
 use super::{AppState, PageParams, ReadParams, TenantAuth, page};
 use crate::error::Error;
@@ -97,7 +97,7 @@ type Children<'a> = BTreeMap<&'a str, (Vec<&'a ObjectRecord>, Vec<&'a ObjectReco
 
 /// One entity with its checks, alarms and their latest states.
 fn overview_of(
-    s: &ConfigState,
+    view: &View<'_>,
     e: &ObjectRecord,
     checks: &[&ObjectRecord],
     alarms: &[&ObjectRecord],
@@ -105,16 +105,22 @@ fn overview_of(
     let states: Vec<Value> = alarms
         .iter()
         .filter_map(|a| {
-            let st = s.alarm_state(&e.tenant, &a.id)?;
+            let st = view.state.alarm_state(&e.tenant, &a.id)?;
             Some(json!({
                 "alarm_id": a.id, "check_id": a.body["check_id"], "state": st.state,
                 "previous_state": st.previous_state, "timestamp": st.at_ms, "reason": st.reason,
             }))
         })
         .collect();
-    let checks: Vec<Value> = checks.iter().map(|o| object_json::<Checks>(s, o)).collect();
-    let alarms: Vec<Value> = alarms.iter().map(|o| object_json::<Alarms>(s, o)).collect();
-    json!({"entity": object_json::<Entities>(s, e), "checks": checks, "alarms": alarms, "latest_alarm_states": states})
+    let checks: Vec<Value> = checks
+        .iter()
+        .map(|o| object_json::<Checks>(view, o))
+        .collect();
+    let alarms: Vec<Value> = alarms
+        .iter()
+        .map(|o| object_json::<Alarms>(view, o))
+        .collect();
+    json!({"entity": object_json::<Entities>(view, e), "checks": checks, "alarms": alarms, "latest_alarm_states": states})
 }
 
 async fn overview(
@@ -125,7 +131,12 @@ async fn overview(
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
     let marker = p.marker.as_deref();
+    let assignment = node.assignment();
     let values: Vec<Value> = node.state.read(|s| {
+        let view = View {
+            state: s,
+            assignment: &assignment,
+        };
         let entities: Vec<&ObjectRecord> = s
             .objects_after(&tenant, ObjectKind::Entity, marker)
             .take(limit + 1)
@@ -136,7 +147,7 @@ async fn overview(
             .iter()
             .map(|e| {
                 let (checks, alarms) = kids.get(e.id.as_str()).unwrap_or(&none);
-                overview_of(s, e, checks, alarms)
+                overview_of(&view, e, checks, alarms)
             })
             .collect()
     });

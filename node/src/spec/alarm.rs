@@ -213,7 +213,7 @@ impl AlarmConfig {
 }
 
 /// A stored threshold as the evaluator's `ThresholdSpec`.
-fn threshold_spec(t: &Threshold) -> Result<meridian_alarm::ThresholdSpec, Error> {
+pub fn threshold_spec(t: &Threshold) -> Result<meridian_alarm::ThresholdSpec, Error> {
     use meridian_alarm::{Comparison, MissingData, State, Statistic};
     let field = |f: &str| bad(format!("threshold.{f}: not understood in a stored alarm"));
     Ok(meridian_alarm::ThresholdSpec {
@@ -275,6 +275,11 @@ fn one_of(field: &str, v: &str, allowed: &[&str]) -> Result<(), Error> {
         "{field}: {v:?} is not one of {}",
         allowed.join(", ")
     )))
+}
+
+/// Validates a `threshold` object (fields named under `threshold.`).
+pub fn parse_threshold(v: Value) -> Result<Threshold, Error> {
+    threshold(typed("threshold", v)?)
 }
 
 fn threshold(t: Threshold) -> Result<Threshold, Error> {

@@ -19,8 +19,8 @@ pub use command::{
     ApplyError, ApplyErrorKind, Command, CommandResult, Op, PutMode, TransitionFacts,
 };
 pub use records::{
-    AlarmStateRecord, ClusterInfo, DeliveryRecord, MemberRecord, ObjectKind, ObjectRecord,
-    TenantRecord,
+    AlarmStateRecord, ClusterInfo, DeliveryFacts, DeliveryRecord, MemberRecord, ObjectKind,
+    ObjectRecord, TenantRecord,
 };
 pub use state::{ConfigState, Image, StateKey};
 

@@ -490,6 +490,16 @@ impl ConfigState {
     pub fn alarm_changes(&self) -> impl DoubleEndedIterator<Item = &AlarmStateRecord> {
         self.alarm_changes.iter()
     }
+    /// Delivery records whose event id starts with `prefix` (e.g. one alarm's), in key order.
+    pub fn deliveries_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a DeliveryRecord> + 'a {
+        self.deliveries
+            .range(prefix.to_string()..)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(_, d)| d)
+    }
     pub fn delivery(&self, event_id: &str, notification_id: &str) -> Option<&DeliveryRecord> {
         self.deliveries
             .get(&super::records::delivery_key(event_id, notification_id))
