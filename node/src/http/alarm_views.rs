@@ -99,9 +99,11 @@ async fn changelog(
 /// A delivery record as the notification history shows it.
 fn delivery_json(d: &DeliveryRecord) -> Value {
     let f = &d.facts;
-    let done = (f.done_at_ms != 0)
-        .then_some(f.done_at_ms)
-        .unwrap_or(d.at_ms);
+    let done = if f.done_at_ms != 0 {
+        f.done_at_ms
+    } else {
+        d.at_ms
+    };
     let first = (f.first_attempt_at_ms != 0).then_some(f.first_attempt_at_ms);
     json!({
         "event_id": d.event_id, "notification_id": d.notification_id, "type": f.kind,
