@@ -17,7 +17,7 @@ use crate::poller::probes::testkit::{ScriptedResolver, d, i, loopback_policy, s}
 use crate::poller::probes::{IcmpMode, ProbeContext};
 use crate::spec::Details;
 
-/// Answers `a.test` (two A), `v6.test` (AAAA), `txt.test` (TXT), `big.test` (40 TXT, too many
+/// Answers `a.test` (two A), `v6.test` (AAAA), `txt.test` (TXT), `big.test` (70 TXT, too many
 /// for 512 bytes: truncated over UDP, whole over TCP); anything else is NXDOMAIN.
 fn answer(query: &Message, udp: bool) -> Vec<u8> {
     let mut m = Message::response(query.metadata.id, query.metadata.op_code);
@@ -41,7 +41,7 @@ fn answer(query: &Message, udp: bool) -> Vec<u8> {
             m.add_answer(rec(30, RData::TXT(TXT::new(vec!["v=spf1 -all".into()]))));
         }
         "big.test" => {
-            for n in 0..40 {
+            for n in 0..70 {
                 let t = TXT::new(vec![format!("record number {n:02} with some padding")]);
                 m.add_answer(rec(10, RData::TXT(t)));
             }
@@ -63,8 +63,16 @@ async fn dns_server() -> SocketAddr {
         let mut buf = [0u8; 4096];
         while let Ok((n, from)) = udp.recv_from(&mut buf).await {
             if let Ok(q) = Message::from_vec(&buf[..n]) {
-                // A stray datagram first: the probe must skip it.
-                let _ = udp.send_to(b"garbage", from).await;
+                // Stray datagrams first: one, or for `stray.test` as many as the probe reads.
+                let name = q.queries[0].name().to_ascii();
+                let strays = if name == "stray.test." {
+                    STRAY_DATAGRAMS_MAX
+                } else {
+                    1
+                };
+                for _ in 0..strays {
+                    let _ = udp.send_to(b"garbage", from).await;
+                }
                 let _ = udp.send_to(&answer(&q, true), from).await;
             }
         }
@@ -138,6 +146,21 @@ async fn a_aaaa_and_txt_answers_are_reported() {
 }
 
 #[tokio::test]
+async fn the_probe_gives_up_after_stray_datagrams_max_strays() {
+    let server = dns_server().await;
+    let o = poll(
+        &ctx(server),
+        json!({"query": "stray.test", "port": server.port()}),
+    )
+    .await;
+    assert!(!o.available);
+    assert_eq!(
+        o.status,
+        format!("no answer in {STRAY_DATAGRAMS_MAX} datagrams")
+    );
+}
+
+#[tokio::test]
 async fn nxdomain_is_an_answer() {
     let server = dns_server().await;
     let o = poll(
@@ -157,8 +180,13 @@ async fn a_truncated_answer_is_asked_again_over_tcp() {
     let server = dns_server().await;
     let details = json!({"query": "big.test", "record_type": "TXT", "port": server.port()});
     let o = poll(&ctx(server), details).await;
-    assert_eq!(i(&o, "answer_count"), 40, "{o:?}");
+    assert_eq!(i(&o, "answer_count"), 70, "{o:?}");
     assert!(s(&o, "answer").starts_with("record number 00 with"));
+    let shown = s(&o, "answer").matches("record number").count();
+    assert_eq!(
+        shown, ANSWERS_MAX,
+        "answer shows at most ANSWERS_MAX records"
+    );
 }
 
 #[tokio::test]
