@@ -131,6 +131,23 @@ mod tests {
     }
 
     #[test]
+    fn at_most_sans_max_names_are_reported() {
+        let names: Vec<String> = (0..SANS_MAX + 5).map(|i| format!("n{i}.test")).collect();
+        let ck = rcgen::generate_simple_self_signed(names).expect("cert");
+        let facts = TlsFacts {
+            version: "TLS 1.3".into(),
+            chain: vec![ck.cert.der().clone()],
+            cert_error: String::new(),
+        };
+        let mut m = BTreeMap::new();
+        add_cert_metrics(&facts, 0, &mut m);
+        let sans = string(&m, "cert_subject_alternative_names");
+        assert_eq!(sans.split(' ').count(), SANS_MAX);
+        assert!(sans.starts_with("n0.test n1.test"));
+        assert_eq!(string(&m, "cert_error"), "");
+    }
+
+    #[test]
     fn an_empty_or_unparsable_chain_is_a_cert_error_not_a_panic() {
         let mut m = BTreeMap::new();
         let facts = TlsFacts {

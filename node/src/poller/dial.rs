@@ -317,3 +317,78 @@ impl AsyncWrite for Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::poller::probes::testkit::{ScriptedResolver, loopback_policy};
+
+    fn dialer(answers: &[&[&str]]) -> Dialer {
+        Dialer::new(loopback_policy(), ScriptedResolver::new(answers))
+    }
+
+    #[tokio::test]
+    async fn at_most_dial_addrs_max_addresses_are_tried() {
+        // Loopback addresses 127.0.0.11.. have nothing listening but the last.
+        let addrs: Vec<String> = (0..=DIAL_ADDRS_MAX)
+            .map(|i| format!("127.0.0.{}", 11 + i))
+            .collect();
+        let last = addrs[DIAL_ADDRS_MAX].clone();
+        let l = TcpListener::bind((last.as_str(), 0)).await.expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let names: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let d = dialer(&[&names]);
+        let ips = d.resolve("many.test").await.expect("allowed");
+        let err = d
+            .connect(&ips, port)
+            .await
+            .expect_err("the listening one is not tried");
+        assert!(matches!(err, DialError::ConnectionRefused), "{err}");
+        let (_, peer) = d
+            .connect(&ips[1..], port)
+            .await
+            .expect("now within the limit");
+        assert_eq!(peer.ip().to_string(), last);
+    }
+
+    #[tokio::test]
+    async fn at_most_resolved_addrs_max_answers_are_checked_and_kept() {
+        let mut answers: Vec<String> = (0..RESOLVED_ADDRS_MAX)
+            .map(|i| format!("127.0.1.{i}"))
+            .collect();
+        answers.push("10.0.0.1".into());
+        let names: Vec<&str> = answers.iter().map(String::as_str).collect();
+        let ips = dialer(&[&names])
+            .resolve("big.test")
+            .await
+            .expect("the private one is past the cap");
+        assert_eq!(ips.len(), RESOLVED_ADDRS_MAX);
+        let names: Vec<&str> = answers[1..].iter().map(String::as_str).collect();
+        let err = dialer(&[&names])
+            .resolve("big.test")
+            .await
+            .expect_err("now within");
+        assert_eq!(
+            err.to_string(),
+            "target refused by policy: 10.0.0.1 is private (RFC 1918)"
+        );
+    }
+
+    #[tokio::test]
+    async fn connect_checks_the_policy_itself_and_resolve_failures_say_so() {
+        let d = dialer(&[&[]]);
+        let err = d
+            .connect(&["169.254.169.254".parse().expect("ip")], 80)
+            .await;
+        assert!(matches!(err, Err(DialError::Refused(_))));
+        let err = d.resolve("empty.test").await.expect_err("no address");
+        assert_eq!(err.to_string(), "resolve failed: empty.test: no address");
+        let err = d.resolve("[fe80::1]").await.expect_err("literal, refused");
+        assert_eq!(
+            err.to_string(),
+            "target refused by policy: fe80::1 is link-local"
+        );
+    }
+}

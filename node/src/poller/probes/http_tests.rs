@@ -288,3 +288,58 @@ async fn a_closed_port_is_connection_refused() {
     assert!(!o.available);
     assert_eq!(o.status, "connection refused");
 }
+
+/// A raw HTTP/1.1 server whose answer has no Content-Length: `n` bytes, then it closes.
+async fn unsized_body(n: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut req = [0u8; 1024];
+                let _ = s.read(&mut req).await;
+                let head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+                let _ = s.write_all(head).await;
+                let chunk = vec![b'y'; 64 * 1024];
+                let mut left = n;
+                while left > 0 {
+                    let k = left.min(chunk.len());
+                    if s.write_all(&chunk[..k]).await.is_err() {
+                        return;
+                    }
+                    left -= k;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn without_a_content_length_the_rest_is_counted_up_to_the_drain_cap() {
+    let ctx = loopback_ctx();
+    let port = unsized_body(BODY_MAX + 1000).await;
+    let o = poll(&ctx, json!({"url": format!("http://localhost:{port}/")})).await;
+    assert_eq!(
+        (i(&o, "bytes"), i(&o, "truncated")),
+        (BODY_MAX as i64, 1000)
+    );
+    let port = unsized_body(BODY_MAX + 2 * BODY_DRAIN_MAX).await;
+    let o = poll(&ctx, json!({"url": format!("http://localhost:{port}/")})).await;
+    let t = i(&o, "truncated") as usize;
+    assert!(
+        (BODY_DRAIN_MAX..BODY_DRAIN_MAX + 1024 * 1024).contains(&t),
+        "counting stops at the drain cap: {t}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_match_is_cut_at_match_max_characters() {
+    let srv = TestServer::start(None).await;
+    let url = srv.url("http", "localhost", "/big/500");
+    let o = poll(&loopback_ctx(), json!({"url": url, "body_regex": "x+"})).await;
+    assert_eq!(s(&o, "body_match"), "x".repeat(MATCH_MAX));
+}

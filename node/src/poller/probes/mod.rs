@@ -5,6 +5,7 @@
 //! `ProbeContext`'s `Dialer`; a probe never panics on what a target sends or does, and an
 //! operating failure is an observation (`available: false`, status saying why).
 
+pub mod dns;
 pub mod http;
 pub mod ping;
 pub mod tcp;
@@ -86,7 +87,7 @@ pub async fn run_within(
     let probe = async {
         match details {
             Details::Http(d) => http::probe(ctx, d).await,
-            Details::Dns(_) => ProbeOutcome::unavailable("dns checks are not implemented yet"),
+            Details::Dns(d) => dns::probe(ctx, d).await,
             Details::Tcp(d) => match target_host {
                 Some(h) => tcp::probe(ctx, d, h, limit).await,
                 None => no_target(),
