@@ -21,6 +21,9 @@ pub enum Error {
     PreconditionFailed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// An `Idempotency-Key` sent again with a different request (method, path or body).
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("{0}")]
     TooManyRequests(String),
     /// No leader or no quorum right now: the client may retry.
@@ -46,6 +49,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Storage(_) | Error::Io(_) | Error::Internal(_) => {
@@ -64,10 +68,16 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::PreconditionFailed(_) => "preconditionFailed",
             Error::PayloadTooLarge(_) => "payloadTooLarge",
+            Error::IdempotencyKeyReused(_) => "idempotencyKeyReused",
             Error::TooManyRequests(_) => "tooManyRequests",
             Error::Unavailable(_) => "serviceUnavailable",
             Error::Storage(_) | Error::Io(_) | Error::Internal(_) => "internalError",
         }
+    }
+
+    /// Whether the error is the server's own fault: its text is for the log, not the client.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Error::Storage(_) | Error::Io(_) | Error::Internal(_))
     }
 }
 
@@ -78,6 +88,7 @@ impl From<ApplyError> for Error {
             ApplyErrorKind::Conflict => Error::Conflict(e.message),
             ApplyErrorKind::PreconditionFailed => Error::PreconditionFailed(e.message),
             ApplyErrorKind::Invalid => Error::BadRequest(e.message),
+            ApplyErrorKind::KeyReused => Error::IdempotencyKeyReused(e.message),
         }
     }
 }

@@ -414,6 +414,7 @@ mod tests {
         };
         let cmd = Command {
             request_id: None,
+            fingerprint: None,
             at_ms: 1,
             op,
         };

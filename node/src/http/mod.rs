@@ -12,6 +12,7 @@ mod checks;
 mod cluster;
 mod entities;
 mod fields;
+mod idempotency;
 mod notifications;
 pub mod openapi;
 mod openapi_schemas;
@@ -34,6 +35,7 @@ use crate::node::{Node, new_id};
 
 pub use auth::{Admin, TenantAuth, token_hash};
 pub use body::JsonBody;
+pub use idempotency::{IDEMPOTENCY_KEY_MAX, KEY_REUSED, Request, RequestKey, idempotency_key};
 pub use tenants::new_token;
 
 pub type AppState = Arc<Node>;
@@ -100,14 +102,26 @@ impl<E: Into<Error>> From<E> for ApiError {
     }
 }
 
+/// The message of every internal error: its text (which may name files, records or the
+/// server's own types) goes to the log under the answer's `request_id`, never to the client.
+pub const INTERNAL_MESSAGE: &str =
+    "internal error; the server log has the details under this request_id";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        error_response(
+        let cause = self.0.to_string();
+        let message = if self.0.is_internal() {
+            INTERNAL_MESSAGE
+        } else {
+            &cause
+        };
+        answer(
             status,
             self.0.kind(),
-            &self.0.to_string(),
+            message,
             serde_json::Value::Null,
+            &cause,
         )
     }
 }
@@ -119,9 +133,20 @@ pub fn error_response(
     message: &str,
     details: serde_json::Value,
 ) -> Response {
+    answer(status, kind, message, details, message)
+}
+
+/// An error body; `cause` is what the log says of a server error.
+fn answer(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+    details: serde_json::Value,
+    cause: &str,
+) -> Response {
     let request_id = new_id("req");
     if status.is_server_error() {
-        tracing::warn!(%request_id, error = %message, "request failed");
+        tracing::warn!(%request_id, error = %cause, "request failed");
     }
     let body = serde_json::json!({
         "type": kind,
@@ -158,25 +183,6 @@ impl ReadParams {
             ))),
         }
     }
-}
-
-/// Longest accepted `Idempotency-Key`.
-pub const IDEMPOTENCY_KEY_MAX: usize = 255;
-
-/// The request id of a write: from `Idempotency-Key` (scoped to the caller), or None.
-pub fn idempotency_key(headers: &HeaderMap, scope: &str) -> Result<Option<String>, Error> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = v
-        .to_str()
-        .map_err(|_| Error::BadRequest("Idempotency-Key: must be visible ASCII".into()))?;
-    if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX {
-        return Err(Error::BadRequest(format!(
-            "Idempotency-Key: must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
-        )));
-    }
-    Ok(Some(format!("idem/{scope}/{key}")))
 }
 
 /// `If-Match`: None when absent; Some(None) when present but not one of our tags (never matches).
@@ -243,4 +249,31 @@ pub fn page(
         "values": values,
         "metadata": {"count": values.len(), "limit": limit, "marker": marker, "next_marker": next},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(resp: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_answers_without_its_text() {
+        let cause = "unexpected result Object(ObjectRecord { id: \"en1\" })";
+        let resp = ApiError(Error::Internal(cause.into())).into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let b = body(resp).await;
+        assert_eq!(b["message"], INTERNAL_MESSAGE);
+        assert_eq!(b["type"], "internalError");
+        assert!(b["request_id"].is_string());
+        assert!(!b.to_string().contains("Object"), "{b}");
+        // Client errors keep their message: it says what to fix.
+        let resp = ApiError(Error::BadRequest("label: is required".into())).into_response();
+        assert_eq!(body(resp).await["message"], "label: is required");
+    }
 }

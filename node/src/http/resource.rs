@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, Query, RawPathParams, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use meridian_raft::model::{
@@ -19,8 +19,8 @@ use meridian_raft::model::{
 };
 use serde_json::{Map, Value};
 
-use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, TenantAuth};
-use super::{error_response, etag, idempotency_key, if_match, page};
+use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, Request, TenantAuth};
+use super::{KEY_REUSED, error_response, etag, idempotency_key, if_match, page};
 use crate::criteria::CriteriaError;
 use crate::error::Error;
 use crate::node::new_id;
@@ -166,12 +166,38 @@ fn object_response<R: Resource>(node: &AppState, status: StatusCode, o: &ObjectR
     resp
 }
 
-fn expect_object(r: CommandResult) -> Result<ObjectRecord, Error> {
+/// The object a write returned. `apply` refuses a key sent with another request; a result of
+/// another shape, or another object than `mine` accepts, can still come from an id remembered
+/// before fingerprints existed, and is refused the same way.
+fn expect_object(
+    r: CommandResult,
+    mine: impl Fn(&ObjectRecord) -> bool,
+) -> Result<ObjectRecord, Error> {
     match r {
-        CommandResult::Object(o) => Ok(o),
+        CommandResult::Object(o) if mine(&o) => Ok(o),
         CommandResult::Refused(e) => Err(e.into()),
-        other => Err(Error::Internal(format!("unexpected result {other:?}"))),
+        _ => Err(Error::IdempotencyKeyReused(KEY_REUSED.into())),
     }
+}
+
+/// The request id and fingerprint of a write (`Idempotency-Key`), both None without the header.
+type Keyed = (Option<String>, Option<String>);
+
+fn request_key(
+    headers: &HeaderMap,
+    tenant: &str,
+    method: Method,
+    uri: &Uri,
+    body: Option<&Map<String, Value>>,
+) -> Result<Keyed, Error> {
+    let body = body.map(|m| Value::Object(m.clone()));
+    let request = Request {
+        method: &method,
+        path: uri.path(),
+        body: body.as_ref(),
+    };
+    let key = idempotency_key(headers, tenant, &request)?;
+    Ok(key.map(|k| (k.id, k.fingerprint)).unzip())
 }
 
 /// The object at `loc` in the local state; 404 when absent, another tenant's, or under
@@ -236,10 +262,11 @@ async fn create<R: Resource>(
     State(node): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     loc: Loc,
+    uri: Uri,
     headers: HeaderMap,
     JsonBody(input): JsonBody<Map<String, Value>>,
 ) -> RResult<Response> {
-    let rid = idempotency_key(&headers, &tenant)?;
+    let (rid, fp) = request_key(&headers, &tenant, Method::POST, &uri, Some(&input))?;
     let body = merge(None, input);
     let attempt = || -> RResult<Prepared> {
         check_parent(&node, &tenant, &loc)?;
@@ -264,7 +291,8 @@ async fn create<R: Resource>(
         mode: PutMode::Create,
         refs: p.refs,
     };
-    let o = expect_object(node.write(op, rid).await?)?;
+    let mine = |o: &ObjectRecord| o.kind == R::KIND && o.parent == loc.parent;
+    let o = expect_object(node.write_keyed(op, rid, fp).await?, mine)?;
     Ok(object_response::<R>(&node, StatusCode::CREATED, &o))
 }
 
@@ -296,10 +324,11 @@ async fn update<R: Resource>(
     State(node): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     loc: Loc,
+    uri: Uri,
     headers: HeaderMap,
     JsonBody(input): JsonBody<Map<String, Value>>,
 ) -> RResult<Response> {
-    let rid = idempotency_key(&headers, &tenant)?;
+    let (rid, fp) = request_key(&headers, &tenant, Method::PUT, &uri, Some(&input))?;
     let given = condition(&headers)?;
     // Read-merge-write, atomic through the version check in apply: the write names the version
     // it merged over. The first round reads the local state; later rounds (after a conflict, or
@@ -339,15 +368,13 @@ async fn update<R: Resource>(
             },
             refs: p.refs,
         };
-        match node.write(op, rid.clone()).await? {
+        match node.write_keyed(op, rid.clone(), fp.clone()).await? {
             CommandResult::Refused(e)
                 if given.is_none() && e.kind == ApplyErrorKind::PreconditionFailed => {}
             r => {
-                return Ok(object_response::<R>(
-                    &node,
-                    StatusCode::OK,
-                    &expect_object(r)?,
-                ));
+                let mine = |o: &ObjectRecord| o.kind == R::KIND && o.id == current.id;
+                let o = expect_object(r, mine)?;
+                return Ok(object_response::<R>(&node, StatusCode::OK, &o));
             }
         }
     }
@@ -362,9 +389,10 @@ async fn remove<R: Resource>(
     State(node): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     loc: Loc,
+    uri: Uri,
     headers: HeaderMap,
 ) -> RResult<Response> {
-    let rid = idempotency_key(&headers, &tenant)?;
+    let (rid, fp) = request_key(&headers, &tenant, Method::DELETE, &uri, None)?;
     let given = condition(&headers)?;
     node.read_barrier().await?;
     let id = loc.id.clone().unwrap_or_default();
@@ -382,17 +410,20 @@ async fn remove<R: Resource>(
     let op = Op::DeleteObject {
         tenant,
         kind: R::KIND,
-        id,
+        id: id.clone(),
         if_match: given,
     };
-    deleted(node.write(op, rid).await?)
+    deleted(node.write_keyed(op, rid, fp).await?, (R::KIND, id))
 }
 
-fn deleted(r: CommandResult) -> RResult<Response> {
+/// 204 for the delete of `mine`; like `expect_object`, another result is a reused key.
+fn deleted(r: CommandResult, mine: (ObjectKind, String)) -> RResult<Response> {
     match r {
-        CommandResult::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        CommandResult::Deleted(ids) if ids.first() == Some(&mine) => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         CommandResult::Refused(e) => Err(Error::from(e).into()),
-        other => Err(Error::Internal(format!("unexpected result {other:?}")).into()),
+        _ => Err(Error::IdempotencyKeyReused(KEY_REUSED.into()).into()),
     }
 }
 

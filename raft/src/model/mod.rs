@@ -10,6 +10,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_idem;
+#[cfg(test)]
 mod tests_refs;
 
 pub use apply::{REFERRERS_SHOWN_MAX, apply};
