@@ -19,6 +19,7 @@ mod openapi_schemas;
 mod ops;
 pub mod rate_limit;
 mod resource;
+pub mod secrets;
 mod suppressions;
 mod tenants;
 mod views;

@@ -19,7 +19,7 @@ use meridian_raft::model::{
 };
 use serde_json::{Map, Value};
 
-use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, Request, TenantAuth};
+use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, Request, TenantAuth, secrets};
 use super::{KEY_REUSED, error_response, etag, idempotency_key, if_match, page};
 use crate::criteria::CriteriaError;
 use crate::error::Error;
@@ -146,6 +146,7 @@ pub fn object_json<R: Resource>(state: &ConfigState, o: &ObjectRecord) -> Value 
     out.insert("created_at".into(), Value::from(o.created_at_ms));
     out.insert("updated_at".into(), Value::from(o.updated_at_ms));
     R::decorate(state, o, &mut out);
+    secrets::mask(R::KIND, &mut out);
     Value::Object(out)
 }
 
@@ -246,6 +247,7 @@ fn prepare<R: Resource>(
     loc: &Loc,
     body: Map<String, Value>,
 ) -> RResult<Prepared> {
+    secrets::refuse_mask(R::KIND, &body)?;
     node.state.read(|s| {
         R::prepare(
             &Ctx {
@@ -351,7 +353,8 @@ async fn update<R: Resource>(
             )
             .into());
         }
-        let merged = merge(Some(&current.body), input.clone());
+        let mut merged = merge(Some(&current.body), input.clone());
+        secrets::keep_stored(R::KIND, &current.body, &mut merged);
         let p = match prepare::<R>(&node, &tenant, &loc, merged) {
             Ok(p) => p,
             Err(_) if attempt == 0 => continue,

@@ -4,6 +4,7 @@
 mod api_idempotency;
 mod api_openapi;
 mod api_resources;
+mod api_secrets;
 mod api_util;
 mod api_validation;
 mod cluster_core;
