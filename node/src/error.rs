@@ -21,6 +21,14 @@ pub enum Error {
     PreconditionFailed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    UriTooLong(String),
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// An `Idempotency-Key` sent again with a different request (method, path or body).
     #[error("{0}")]
     IdempotencyKeyReused(String),
@@ -50,6 +58,10 @@ impl Error {
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Storage(_) | Error::Io(_) | Error::Internal(_) => {
@@ -69,6 +81,10 @@ impl Error {
             Error::PreconditionFailed(_) => "preconditionFailed",
             Error::PayloadTooLarge(_) => "payloadTooLarge",
             Error::IdempotencyKeyReused(_) => "idempotencyKeyReused",
+            Error::UnsupportedMediaType(_) => "unsupportedMediaType",
+            Error::UriTooLong(_) => "uriTooLong",
+            Error::HeadersTooLarge(_) => "headersTooLarge",
+            Error::MethodNotAllowed(_) => "methodNotAllowed",
             Error::TooManyRequests(_) => "tooManyRequests",
             Error::Unavailable(_) => "serviceUnavailable",
             Error::Storage(_) | Error::Io(_) | Error::Internal(_) => "internalError",

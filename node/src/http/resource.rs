@@ -20,7 +20,7 @@ use meridian_raft::model::{
 use serde_json::{Map, Value};
 
 use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, Request, TenantAuth, secrets};
-use super::{KEY_REUSED, error_response, etag, idempotency_key, if_match, page};
+use super::{IfMatch, KEY_REUSED, error_response, etag, idempotency_key, if_match, page};
 use crate::criteria::CriteriaError;
 use crate::error::Error;
 use crate::node::new_id;
@@ -312,13 +312,15 @@ async fn read<R: Resource>(
     ))
 }
 
-/// `If-Match` as a version to check; 412 at once for a tag that is not one of ours.
-fn condition(headers: &HeaderMap) -> Result<Option<u64>, Error> {
+fn precondition_failed() -> Error {
+    Error::PreconditionFailed("If-Match does not match the current ETag".into())
+}
+
+/// `If-Match`; 412 at once when it names none of our tags.
+fn condition(headers: &HeaderMap) -> Result<Option<IfMatch>, Error> {
     match if_match(headers) {
-        Some(None) => Err(Error::PreconditionFailed(
-            "If-Match does not match the current ETag".into(),
-        )),
-        c => Ok(c.flatten()),
+        Some(IfMatch::Tags(t)) if t.is_empty() => Err(precondition_failed()),
+        c => Ok(c),
     }
 }
 
@@ -344,14 +346,11 @@ async fn update<R: Resource>(
             Err(_) if attempt == 0 => continue,
             Err(e) => return Err(e.into()),
         };
-        if given.is_some_and(|v| v != current.version) {
+        if given.as_ref().is_some_and(|c| !c.matches(current.version)) {
             if attempt == 0 {
                 continue;
             }
-            return Err(Error::PreconditionFailed(
-                "If-Match does not match the current ETag".into(),
-            )
-            .into());
+            return Err(precondition_failed().into());
         }
         let mut merged = merge(Some(&current.body), input.clone());
         secrets::keep_stored(R::KIND, &current.body, &mut merged);
@@ -372,8 +371,10 @@ async fn update<R: Resource>(
             refs: p.refs,
         };
         match node.write_keyed(op, rid.clone(), fp.clone()).await? {
+            // Changed since it was read: merge again, unless the client named versions.
             CommandResult::Refused(e)
-                if given.is_none() && e.kind == ApplyErrorKind::PreconditionFailed => {}
+                if given.as_ref().is_none_or(|g| *g == IfMatch::Any)
+                    && e.kind == ApplyErrorKind::PreconditionFailed => {}
             r => {
                 let mine = |o: &ObjectRecord| o.kind == R::KIND && o.id == current.id;
                 let o = expect_object(r, mine)?;
@@ -405,6 +406,12 @@ async fn remove<R: Resource>(
         .read(|s| s.object(&tenant, R::KIND, &id).is_some());
     // A retried delete (same Idempotency-Key) of an object that is gone answers as the first
     // attempt did: apply returns the remembered result, or 404 if there was none.
+    // The version the delete is conditional on, checked again by apply.
+    let if_match = match (&given, &current) {
+        (Some(c), Ok(o)) if !c.matches(o.version) => return Err(precondition_failed().into()),
+        (Some(IfMatch::Tags(_)), Ok(o)) => Some(o.version),
+        _ => None,
+    };
     if let Err(e) = current
         && (rid.is_none() || anywhere)
     {
@@ -414,7 +421,7 @@ async fn remove<R: Resource>(
         tenant,
         kind: R::KIND,
         id: id.clone(),
-        if_match: given,
+        if_match,
     };
     deleted(node.write_keyed(op, rid, fp).await?, (R::KIND, id))
 }
@@ -439,7 +446,7 @@ async fn list<R: Resource>(
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
     check_parent(&node, &tenant, &loc)?;
-    let marker = p.marker.as_deref();
+    let marker = p.marker_of(R::KIND.id_prefix())?;
     let values: Vec<Value> = node.state.read(|s| {
         s.objects_after(&tenant, R::KIND, marker)
             .filter(|o| o.parent == loc.parent)

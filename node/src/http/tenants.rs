@@ -47,6 +47,7 @@ async fn create(
     if name.is_empty() || name.len() > 100 {
         return Err(Error::BadRequest("name: must be 1 to 100 characters".into()).into());
     }
+    super::fields::plain_text("name", name)?;
     let token = new_token();
     let op = Op::CreateTenant {
         id: new_id("tn"),
@@ -85,7 +86,7 @@ async fn list(
 ) -> ApiResult<Response> {
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
-    let marker = p.marker.as_deref();
+    let marker = p.marker_of("tn")?;
     let values: Vec<serde_json::Value> = node.state.read(|s| {
         s.tenants()
             .filter(|t| marker.is_none_or(|m| t.id.as_str() > m))

@@ -1,6 +1,7 @@
 //! Cluster integration tests: real `meridian` processes on loopback ports, real disks, real
 //! kills. Every wait is on a condition with a deadline, never a fixed sleep.
 
+mod api_hygiene;
 mod api_idempotency;
 mod api_openapi;
 mod api_resources;
