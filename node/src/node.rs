@@ -129,7 +129,7 @@ impl Node {
             match self.proposer.propose(cmd.clone(), deadline, false).await {
                 Ok(ok) => return Ok(ok),
                 Err(PeerError::Refused(m)) => return Err(Error::Conflict(m)),
-                Err(e) => last = format!("{e:?}"),
+                Err(e) => last = e.to_string(),
             }
             backoff(attempt, deadline).await;
         }
