@@ -201,6 +201,18 @@ fn request_key(
     Ok(key.map(|k| (k.id, k.fingerprint)).unzip())
 }
 
+/// 422 at once when this node already knows the key was used for another request, before the
+/// body is validated against the objects it names; a key this node does not know yet is
+/// decided by `apply`.
+fn refuse_known_reuse(node: &AppState, key: &Keyed) -> Result<(), Error> {
+    if let (Some(rid), Some(fp)) = key
+        && node.state.read(|s| s.request_reused(rid, fp))
+    {
+        return Err(Error::IdempotencyKeyReused(KEY_REUSED.into()));
+    }
+    Ok(())
+}
+
 /// The object at `loc` in the local state; 404 when absent, another tenant's, or under
 /// another entity than the path names.
 fn find<R: Resource>(node: &AppState, tenant: &str, loc: &Loc) -> Result<ObjectRecord, Error> {
@@ -268,7 +280,9 @@ async fn create<R: Resource>(
     headers: HeaderMap,
     JsonBody(input): JsonBody<Map<String, Value>>,
 ) -> RResult<Response> {
-    let (rid, fp) = request_key(&headers, &tenant, Method::POST, &uri, Some(&input))?;
+    let key = request_key(&headers, &tenant, Method::POST, &uri, Some(&input))?;
+    refuse_known_reuse(&node, &key)?;
+    let (rid, fp) = key;
     let body = merge(None, input);
     let attempt = || -> RResult<Prepared> {
         check_parent(&node, &tenant, &loc)?;
@@ -332,7 +346,9 @@ async fn update<R: Resource>(
     headers: HeaderMap,
     JsonBody(input): JsonBody<Map<String, Value>>,
 ) -> RResult<Response> {
-    let (rid, fp) = request_key(&headers, &tenant, Method::PUT, &uri, Some(&input))?;
+    let key = request_key(&headers, &tenant, Method::PUT, &uri, Some(&input))?;
+    refuse_known_reuse(&node, &key)?;
+    let (rid, fp) = key;
     let given = condition(&headers)?;
     // Read-merge-write, atomic through the version check in apply: the write names the version
     // it merged over. The first round reads the local state; later rounds (after a conflict, or
@@ -396,7 +412,9 @@ async fn remove<R: Resource>(
     uri: Uri,
     headers: HeaderMap,
 ) -> RResult<Response> {
-    let (rid, fp) = request_key(&headers, &tenant, Method::DELETE, &uri, None)?;
+    let key = request_key(&headers, &tenant, Method::DELETE, &uri, None)?;
+    refuse_known_reuse(&node, &key)?;
+    let (rid, fp) = key;
     let given = condition(&headers)?;
     node.read_barrier().await?;
     let id = loc.id.clone().unwrap_or_default();

@@ -63,6 +63,19 @@ async fn a_create_key_is_not_reusable(c: &TestCluster, token: &str) {
     )
     .await;
     assert_reused(&r, "POST to another route");
+    // Known to be reused before the body is looked at: an invalid body gets 422 too.
+    let invalid = Some(json!({"label": "n", "type": "sms"}));
+    let r = req_h(
+        c,
+        0,
+        Method::POST,
+        "/v1/notifications",
+        token,
+        invalid,
+        &key,
+    )
+    .await;
+    assert_reused(&r, "POST of an invalid body");
     let notes = req(c, 1, Method::GET, "/v1/notifications", token, None).await;
     assert_eq!(notes.json["values"], json!([]), "no notification was made");
 

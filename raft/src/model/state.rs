@@ -486,6 +486,15 @@ impl ConfigState {
     pub fn request_count(&self) -> usize {
         self.requests.len()
     }
+    /// Whether the remembered request id `rid` was first applied with another fingerprint
+    /// (false when unknown here, or when either fingerprint is missing). A hint for an early
+    /// answer; `apply` decides.
+    pub fn request_reused(&self, rid: &str, fingerprint: &str) -> bool {
+        self.requests
+            .get(rid)
+            .and_then(|r| r.fingerprint.as_deref())
+            .is_some_and(|first| first != fingerprint)
+    }
     /// Records a snapshot holds: what writing one costs, roughly.
     pub fn record_count(&self) -> usize {
         self.members.len()

@@ -68,6 +68,8 @@ fn a_reused_key_with_another_request_is_refused_and_changes_nothing() {
         assert_eq!(s.digest(), before, "a refused reuse changed the state");
     }
     assert!(s.object("t1", ObjectKind::Entity, "en2").is_none());
+    assert!(s.request_reused("k", "fb") && !s.request_reused("k", "fa"));
+    assert!(!s.request_reused("unknown", "fb"));
     assert!(s.object("t1", ObjectKind::Entity, "en1").is_some());
     // The first request's retry still gets the first result.
     assert_eq!(
