@@ -84,7 +84,12 @@ impl DataDir {
     /// whether finding one is worth a warning (an older or copied data dir) or expected (files
     /// a store has just created with the process umask). Returns how many entries changed.
     pub fn make_private(&self, warn: bool) -> Result<usize> {
-        let walk = private_tree(&self.root, DATA_DIR_ENTRIES_MAX)?;
+        let walk = private_tree(&self.root, DATA_DIR_ENTRIES_MAX);
+        // Not fatal: a volume this user does not own (some container set-ups) still serves.
+        for (path, error) in walk.failed.iter().take(FIXES_LOGGED_MAX) {
+            let path = path.display().to_string();
+            tracing::warn!(path, error, "cannot make data dir entry private");
+        }
         for path in walk.fixed.iter().take(FIXES_LOGGED_MAX) {
             let path = path.display().to_string();
             if warn {
@@ -163,15 +168,18 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// What a permission walk changed.
 struct Walk {
     fixed: Vec<PathBuf>,
+    /// Entries that could not be read or changed, with why.
+    failed: Vec<(PathBuf, String)>,
     /// The tree has more than the entries looked at.
     truncated: bool,
 }
 
 /// Clears the group and other bits of `root` and everything below it, looking at no more than
 /// `max` entries. Symbolic links are neither followed nor changed.
-fn private_tree(root: &Path, max: usize) -> Result<Walk> {
+fn private_tree(root: &Path, max: usize) -> Walk {
     let mut walk = Walk {
         fixed: Vec::new(),
+        failed: Vec::new(),
         truncated: false,
     };
     let (mut stack, mut seen) = (vec![root.to_path_buf()], 0usize);
@@ -185,7 +193,10 @@ fn private_tree(root: &Path, max: usize) -> Result<Walk> {
             Ok(m) => m,
             // Removed meanwhile (a store's temporary file): nothing to protect.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                walk.failed.push((path, e.to_string()));
+                continue;
+            }
         };
         if meta.file_type().is_symlink() {
             continue;
@@ -193,16 +204,19 @@ fn private_tree(root: &Path, max: usize) -> Result<Walk> {
         let mode = meta.permissions().mode();
         if mode & SHARED_BITS != 0 {
             let private = std::fs::Permissions::from_mode(mode & 0o7700);
-            std::fs::set_permissions(&path, private)?;
-            walk.fixed.push(path.clone());
+            match std::fs::set_permissions(&path, private) {
+                Ok(()) => walk.fixed.push(path.clone()),
+                Err(e) => walk.failed.push((path.clone(), e.to_string())),
+            }
         }
         if meta.is_dir() {
-            for entry in std::fs::read_dir(&path)? {
-                stack.push(entry?.path());
+            match std::fs::read_dir(&path) {
+                Ok(entries) => stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path())),
+                Err(e) => walk.failed.push((path, e.to_string())),
             }
         }
     }
-    Ok(walk)
+    walk
 }
 
 /// Writes a small file crash-atomically: temp file, fsync, rename, fsync the directory.
@@ -296,9 +310,9 @@ mod tests {
             std::fs::write(&f, b"x").expect("write");
             set_mode(&f, 0o644);
         }
-        let walk = private_tree(tmp.path(), 3).expect("walk");
+        let walk = private_tree(tmp.path(), 3);
         assert!(walk.truncated);
-        let all = private_tree(tmp.path(), DATA_DIR_ENTRIES_MAX).expect("walk");
+        let all = private_tree(tmp.path(), DATA_DIR_ENTRIES_MAX);
         assert!(!all.truncated);
         assert_eq!(walk.fixed.len() + all.fixed.len(), 6, "root and five files");
     }
