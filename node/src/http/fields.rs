@@ -63,7 +63,10 @@ pub fn label(v: Option<&str>) -> Result<String, Error> {
 
 /// Whether `c` reorders the text shown around it (Unicode bidirectional formatting).
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Refuses control characters (newlines, escapes) and bidirectional controls in a name

@@ -253,7 +253,8 @@ mod tests {
             ),
             (
                 ObjectKind::Notification,
-                json!({"type": "slack", "details": {"url": "https://hooks.slack.com/services/T/B/x"}}),
+                json!({"type": "slack",
+                    "details": {"url": "https://hooks.slack.com/services/T/B/x"}}),
             ),
         ];
         for (kind, body) in cases {

@@ -1,7 +1,7 @@
-//! Input hygiene (regression tests of "Input hygiene"): every refusal (400, 401, 405, 412, 413,
-//! 414, 415, 431) comes in the JSON error format; bodies must be JSON without repeated keys;
-//! markers and query parameters are checked; `Authorization` takes the scheme in any case;
-//! `If-Match` follows RFC 9110; labels and names are plain text.
+//! Input hygiene (regression tests of "Input hygiene"): every refusal (400, 401, 405, 412, 414,
+//! 415, 431; 413 is in `operations`) comes in the JSON error format; bodies must be JSON
+//! without repeated keys; markers and query parameters are checked; `Authorization` takes the
+//! scheme in any case; `If-Match` follows RFC 9110; labels and names are plain text.
 
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
@@ -59,8 +59,6 @@ async fn bad_requests_are_refused_in_the_json_error_format() {
             .starts_with("body: duplicate key"),
         "{b}"
     );
-    let big = format!(r#"{{"label": "{}"}}"#, "x".repeat(2 << 20));
-    expect(post(&big, "application/json"), 413, "large body").await;
     let (b, _) = expect(
         post("{\"label\": \"a\\u202Eb\"}", "application/json"),
         400,

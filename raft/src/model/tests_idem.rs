@@ -185,7 +185,11 @@ proptest! {
         for (i, (key, fp, target)) in reqs.into_iter().enumerate() {
             let index = 2 + i as u64;
             let id = format!("en{target}");
-            let op = if target % 2 == 0 { create(&id) } else { delete(&format!("en{}", target - 1)) };
+            let op = if target % 2 == 0 {
+                create(&id)
+            } else {
+                delete(&format!("en{}", target - 1))
+            };
             let fps = fp.map(|f| f.to_string());
             let c = keyed(op.clone(), &key.to_string(), fps.as_deref());
             let before = s.digest();
