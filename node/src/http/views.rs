@@ -130,7 +130,7 @@ async fn overview(
 ) -> RResult<Response> {
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
-    let marker = p.marker.as_deref();
+    let marker = p.marker_of(ObjectKind::Entity.id_prefix())?;
     let assignment = node.assignment();
     let values: Vec<Value> = node.state.read(|s| {
         let view = View {

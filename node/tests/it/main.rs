@@ -2,8 +2,11 @@
 //! kills. Every wait is on a condition with a deadline, never a fixed sleep.
 
 mod alarms;
+mod api_hygiene;
+mod api_idempotency;
 mod api_openapi;
 mod api_resources;
+mod api_secrets;
 mod api_util;
 mod api_validation;
 mod cluster_core;

@@ -14,29 +14,42 @@ use super::{
 pub const REFERRERS_SHOWN_MAX: usize = 20;
 
 /// Applies the command at log `index`. A command whose request id was already applied returns
-/// the result recorded the first time and changes nothing. Refusals are not remembered: they
-/// changed nothing, so a retry is evaluated afresh.
+/// the result recorded the first time and changes nothing, if it is the same request (equal
+/// fingerprints, or either one unknown); a different request under that id is refused with
+/// `KeyReused` and changes nothing. Deciding it here, rather than in the node that received the
+/// request, makes it hold for concurrent retries through different nodes. Refusals are not
+/// remembered: they changed nothing, so a retry is evaluated afresh.
 pub fn apply(state: &mut ConfigState, index: u64, cmd: &Command) -> CommandResult {
     if let Some(rid) = &cmd.request_id
         && let Some(done) = state.requests.get(rid)
     {
+        if let (Some(first), Some(this)) = (&done.fingerprint, &cmd.fingerprint)
+            && first != this
+        {
+            return refused(
+                K::KeyReused,
+                "Idempotency-Key: already used for a different request (method, path or body)",
+            );
+        }
         return done.result.clone();
     }
     let result = apply_op(state, index, cmd.at_ms, &cmd.op);
     if let Some(rid) = &cmd.request_id
         && !matches!(result, CommandResult::Refused(_))
     {
-        remember_request(state, index, cmd.at_ms, rid, &result);
+        let record = RequestRecord {
+            index,
+            at_ms: cmd.at_ms,
+            result: result.clone(),
+            fingerprint: cmd.fingerprint.clone(),
+        };
+        remember_request(state, rid, record);
     }
     result
 }
 
-fn remember_request(state: &mut ConfigState, index: u64, at_ms: i64, rid: &str, r: &CommandResult) {
-    let record = RequestRecord {
-        index,
-        at_ms,
-        result: r.clone(),
-    };
+fn remember_request(state: &mut ConfigState, rid: &str, record: RequestRecord) {
+    let (index, at_ms) = (record.index, record.at_ms);
     state.requests.insert(rid.to_string(), record);
     state.request_order.insert(index, rid.to_string());
     state.fresh_requests.push(index);

@@ -11,6 +11,11 @@ use super::records::{
 pub struct Command {
     /// Client request id: a command carrying an id already applied returns the first result.
     pub request_id: Option<String>,
+    /// Digest of the client request the id came with (method, route, body). A command whose id
+    /// was applied with another fingerprint is refused (`KeyReused`) and changes nothing.
+    /// Absent for internal ids and in entries written before fingerprints existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     /// Proposer's wall clock (ms since the epoch); apply never reads a clock itself.
     pub at_ms: i64,
     pub op: Op,
@@ -133,6 +138,8 @@ pub enum ApplyErrorKind {
     Conflict,
     PreconditionFailed,
     Invalid,
+    /// The request id was first applied for a different request (another fingerprint).
+    KeyReused,
 }
 
 /// A command that was applied but refused by the model (deterministically, on every node).

@@ -12,6 +12,8 @@ mod tests;
 #[cfg(test)]
 mod tests_bounds;
 #[cfg(test)]
+mod tests_idem;
+#[cfg(test)]
 mod tests_refs;
 
 pub use apply::{REFERRERS_SHOWN_MAX, apply};

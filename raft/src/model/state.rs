@@ -33,6 +33,10 @@ pub(crate) struct RequestRecord {
     pub index: u64,
     pub at_ms: i64,
     pub result: CommandResult,
+    /// The fingerprint of the request that first used the id (None for internal ids and for
+    /// records written before fingerprints existed: those match any retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// The whole replicated configuration.
@@ -86,6 +90,10 @@ pub struct Image {
     pub alarm_changes: Vec<AlarmStateRecord>,
     pub deliveries: Vec<DeliveryRecord>,
     pub requests: Vec<(String, u64, i64, CommandResult)>,
+    /// (request id, fingerprint) of the remembered ids that have one. Apart from `requests`
+    /// so images written before fingerprints existed still load.
+    #[serde(default)]
+    pub request_fingerprints: Vec<(String, String)>,
 }
 
 impl ConfigState {
@@ -376,6 +384,11 @@ impl ConfigState {
                 .iter()
                 .map(|(k, r)| (k.clone(), r.index, r.at_ms, r.result.clone()))
                 .collect(),
+            request_fingerprints: self
+                .requests
+                .iter()
+                .filter_map(|(k, r)| Some((k.clone(), r.fingerprint.clone()?)))
+                .collect(),
         }
     }
 
@@ -401,16 +414,18 @@ impl ConfigState {
         for d in image.deliveries {
             s.insert_delivery(d);
         }
+        let mut fingerprints: BTreeMap<String, String> =
+            image.request_fingerprints.into_iter().collect();
         for (k, index, at_ms, result) in image.requests {
             s.request_order.insert(index, k.clone());
-            s.requests.insert(
-                k,
-                RequestRecord {
-                    index,
-                    at_ms,
-                    result,
-                },
-            );
+            let fingerprint = fingerprints.remove(&k);
+            let r = RequestRecord {
+                index,
+                at_ms,
+                result,
+                fingerprint,
+            };
+            s.requests.insert(k, r);
         }
         s
     }
@@ -507,6 +522,15 @@ impl ConfigState {
     pub fn request_count(&self) -> usize {
         self.requests.len()
     }
+    /// Whether the remembered request id `rid` was first applied with another fingerprint
+    /// (false when unknown here, or when either fingerprint is missing). A hint for an early
+    /// answer; `apply` decides.
+    pub fn request_reused(&self, rid: &str, fingerprint: &str) -> bool {
+        self.requests
+            .get(rid)
+            .and_then(|r| r.fingerprint.as_deref())
+            .is_some_and(|first| first != fingerprint)
+    }
     /// Records a snapshot holds: what writing one costs, roughly.
     pub fn record_count(&self) -> usize {
         self.members.len()
@@ -546,7 +570,12 @@ impl Serialize for ImageRef<'_> {
                 .iter()
                 .map(|(k, r)| (k, r.index, r.at_ms, &r.result))
         };
-        let mut out = s.serialize_struct("Image", 11)?;
+        let fingerprints = || {
+            st.requests
+                .iter()
+                .filter_map(|(k, r)| Some((k, r.fingerprint.as_ref()?)))
+        };
+        let mut out = s.serialize_struct("Image", 12)?;
         out.serialize_field("info", &st.info)?;
         out.serialize_field("next_node_id", &st.next_node_id)?;
         out.serialize_field("members_epoch", &st.members_epoch)?;
@@ -558,6 +587,7 @@ impl Serialize for ImageRef<'_> {
         out.serialize_field("alarm_changes", &Seq(|| st.alarm_changes.iter()))?;
         out.serialize_field("deliveries", &Seq(|| st.deliveries.values()))?;
         out.serialize_field("requests", &Seq(requests))?;
+        out.serialize_field("request_fingerprints", &Seq(fingerprints))?;
         out.end()
     }
 }

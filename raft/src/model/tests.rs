@@ -9,6 +9,7 @@ use serde_json::json;
 pub(super) fn cmd(op: Op) -> Command {
     Command {
         request_id: None,
+        fingerprint: None,
         at_ms: 1_000,
         op,
     }

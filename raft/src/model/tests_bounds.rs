@@ -10,6 +10,7 @@ use crate::model::{Command, CommandResult, ConfigState, ObjectKind, Op, PutMode}
 fn delivery(event: &str, notification: &str, at_ms: i64) -> Command {
     Command {
         request_id: None,
+        fingerprint: None,
         at_ms,
         op: Op::RecordDelivery {
             tenant: "t1".into(),
@@ -75,6 +76,7 @@ fn the_changelog_forgets_transitions_older_than_its_age_bound() {
     ));
     let tr = |seq: u64, at_ms: i64| Command {
         request_id: None,
+        fingerprint: None,
         at_ms,
         op: Op::AlarmTransition {
             tenant: "t1".into(),
