@@ -10,6 +10,9 @@
 //! Needs the exporter, which CI does not install:
 //! `apt-get install -y prometheus-blackbox-exporter`; without it only Meridian's figure is shown.
 //!
+//! Then the schedule phase (`poll_schedule.rs`): one node polling 10,000 HTTP checks at a 60 s
+//! period, its schedule lag and CPU (`POLLERS_BENCH_CHECKS`, 0 skips it).
+//!
 //! Run: `cargo bench -p meridian --bench pollers`. Knobs (bounded): `POLLERS_BENCH_PROBES`
 //! (default 4000, at most `PROBES_MAX`), `POLLERS_BENCH_RATE` per second (default 400, at most
 //! `RATE_MAX`). Each phase stops after `PHASE_S_MAX` seconds whatever the count.
@@ -22,6 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+
+#[path = "poll_schedule.rs"]
+mod poll_schedule;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
@@ -106,6 +112,14 @@ fn main() -> Result<()> {
                 m_rate / b_rate
             );
         }
+    }
+    let checks = std::env::var("POLLERS_BENCH_CHECKS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(10_000)
+        .min(poll_schedule::CHECKS_MAX);
+    if checks > 0 {
+        rt.block_on(poll_schedule::run(&url, checks, ticks))?;
     }
     Ok(())
 }

@@ -163,11 +163,15 @@ async fn a_check_is_polled_from_every_zone_and_rehomed_when_its_poller_dies() {
     c.start_node(dead);
     let back_at_ms = now_ms();
     let t1 = Instant::now();
-    wait_for("the returning node to poll its check again", WAIT, || async {
-        let values = results(&c, asker, &token, &en, &ch).await?;
-        let v = zone(&values, "r1").clone();
-        (v["node_id"] == owner && v["timestamp"].as_i64()? > back_at_ms).then_some(())
-    })
+    wait_for(
+        "the returning node to poll its check again",
+        WAIT,
+        || async {
+            let values = results(&c, asker, &token, &en, &ch).await?;
+            let v = zone(&values, "r1").clone();
+            (v["node_id"] == owner && v["timestamp"].as_i64()? > back_at_ms).then_some(())
+        },
+    )
     .await;
     println!(
         "returned: r1 poll by node {owner} again {:.1} s after its restart",
