@@ -172,10 +172,7 @@ fn timing(
     period: Option<u32>,
     timeout: Option<u32>,
 ) -> Result<(u32, u32), Error> {
-    let min = limits
-        .min_period_s
-        .max(MIN_PERIOD_FLOOR + 1)
-        .min(PERIOD_MAX);
+    let min = limits.min_period_s.clamp(MIN_PERIOD_FLOOR + 1, PERIOD_MAX);
     let period = period.unwrap_or(PERIOD_DEFAULT.max(min));
     if !(min..=PERIOD_MAX).contains(&period) {
         return Err(bad(format!(
