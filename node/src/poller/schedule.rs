@@ -108,7 +108,10 @@ mod tests {
             let d = first_due(&id, "r1", 300_000, now, false);
             assert!(d >= now && d < now + NEW_PAIR_WITHIN_MS, "{id}: {d}");
             let g = first_due(&id, "r1", 300_000, now, true);
-            assert_eq!(g, grid_at_or_after(now, offset_ms(&id, "r1", 300_000), 300_000));
+            assert_eq!(
+                g,
+                grid_at_or_after(now, offset_ms(&id, "r1", 300_000), 300_000)
+            );
         }
     }
 

@@ -8,6 +8,8 @@
 pub mod check;
 pub mod details;
 pub mod fields;
+pub mod notification;
 
 pub use check::{CheckLimits, CheckSpec, Target};
 pub use details::{Details, DnsDetails, HttpDetails, PingDetails, TcpDetails, TlsDetails};
+pub use notification::{NotificationSpec, PlanSpec, Secret};
