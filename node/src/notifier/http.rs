@@ -12,6 +12,8 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::poller::dial::{DialError, Dialer, PollClock, TlsOptions};
+
 use super::channels::{HttpPost, USER_AGENT, truncate};
 use super::error::SendError;
 
@@ -37,6 +39,36 @@ pub trait Dial: Send + Sync + 'static {
         port: u16,
         tls: bool,
     ) -> BoxFuture<'a, Result<Box<dyn Io>, SendError>>;
+}
+
+/// The node's dial path: resolve once, the address policy on every address, connect to a
+/// checked address, TLS whose chain must verify for a notification to be sent.
+impl Dial for Dialer {
+    fn dial<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+        tls: bool,
+    ) -> BoxFuture<'a, Result<Box<dyn Io>, SendError>> {
+        Box::pin(async move {
+            let opts = tls.then_some(TlsOptions {
+                server_name: host,
+                verify: true,
+                http: true,
+            });
+            let dialed = Dialer::dial(self, PollClock::start(), host, port, opts)
+                .await
+                .map_err(|e| match e {
+                    DialError::Refused(r) => SendError::Permanent(r.to_string()),
+                    other => SendError::transient(other.to_string()),
+                })?;
+            if let Some(facts) = dialed.tls.as_ref().filter(|f| !f.cert_error.is_empty()) {
+                let error = format!("tls certificate: {}", facts.cert_error);
+                return Err(SendError::transient(error));
+            }
+            Ok(Box::new(dialed.conn) as Box<dyn Io>)
+        })
+    }
 }
 
 /// The result of one attempt: its outcome and the receiver's HTTP status, when it answered.
