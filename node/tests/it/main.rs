@@ -8,4 +8,5 @@ mod api_validation;
 mod cluster_core;
 mod harness;
 mod liveness;
+mod notifier;
 mod operations;
