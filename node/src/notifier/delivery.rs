@@ -76,11 +76,33 @@ pub struct Delivery {
     pub after_suppression: bool,
 }
 
+impl Delivery {
+    /// The delivery of `d` (from `meridian_alarm::deliveries`) through `notification`, whose
+    /// id is `d.notification_id`. A suppressed `d` is not sent: see [`DeliveryOutcome::suppressed`].
+    pub fn from_alarm(
+        d: &meridian_alarm::Delivery,
+        notification: NotificationSpec,
+        facts: Arc<Facts>,
+        after_suppression: bool,
+    ) -> Delivery {
+        debug_assert_eq!(d.state, facts.state);
+        Delivery {
+            event_id: d.event_id.clone(),
+            notification_id: d.notification_id.clone(),
+            notification,
+            facts,
+            after_suppression,
+        }
+    }
+}
+
 /// How a delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutcomeStatus {
     Sent,
     Failed,
+    /// Not sent: a suppression matched the transition.
+    Suppressed,
 }
 
 impl OutcomeStatus {
@@ -89,6 +111,7 @@ impl OutcomeStatus {
         match self {
             OutcomeStatus::Sent => "sent",
             OutcomeStatus::Failed => "failed",
+            OutcomeStatus::Suppressed => "suppressed",
         }
     }
 }
@@ -112,4 +135,59 @@ pub struct DeliveryOutcome {
     pub first_attempt_at_ms: i64,
     /// ms since the epoch.
     pub done_at_ms: i64,
+}
+
+impl DeliveryOutcome {
+    /// The record of a delivery a suppression stopped: nothing sent, no attempt, done `now_ms`.
+    pub fn suppressed(d: &meridian_alarm::Delivery, kind: &'static str, now_ms: i64) -> Self {
+        debug_assert!(d.suppressed);
+        DeliveryOutcome {
+            event_id: d.event_id.clone(),
+            notification_id: d.notification_id.clone(),
+            kind,
+            state: d.state,
+            status: OutcomeStatus::Suppressed,
+            attempts: 0,
+            last_error: None,
+            http_status: None,
+            first_attempt_at_ms: now_ms,
+            done_at_ms: now_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use meridian_alarm::{AlarmRef, Plan, deliveries};
+
+    use super::*;
+    use crate::notifier::channels::tests::facts;
+
+    #[test]
+    fn alarm_deliveries_keep_their_event_id_and_suppressed_ones_are_recorded_unsent() {
+        let alarm = AlarmRef {
+            tenant: "t1".into(),
+            entity: "enA".into(),
+            alarm: "alB".into(),
+            check: "chC".into(),
+        };
+        let plan = Plan {
+            critical_state: vec!["nt1".into()],
+            ..Plan::default()
+        };
+        let spec = NotificationSpec::Email {
+            address: "ops@example.com".into(),
+        };
+        let d = deliveries(&alarm, 7, State::Critical, &plan, false).expect("plan");
+        let ours = Delivery::from_alarm(&d[0], spec, Arc::new(facts()), false);
+        assert_eq!(ours.event_id, "t1:enA:alB:chC:7:CRITICAL");
+        assert_eq!(ours.notification_id, "nt1");
+        let s = deliveries(&alarm, 8, State::Critical, &plan, true).expect("plan");
+        let o = DeliveryOutcome::suppressed(&s[0], "email", 42);
+        assert_eq!(
+            (o.status.as_str(), o.attempts, o.done_at_ms),
+            ("suppressed", 0, 42)
+        );
+        assert_eq!(o.event_id, "t1:enA:alB:chC:8:CRITICAL");
+    }
 }

@@ -103,6 +103,25 @@ pub struct Channels {
 }
 
 impl Channels {
+    /// The channels of a node: HTTP through `dial` (the node's `Dialer`), e-mail through the
+    /// relay of `--smtp-url`/`--smtp-from` when set; errors name the setting.
+    pub fn from_config(
+        config: &crate::config::Config,
+        dial: Arc<dyn Dial>,
+    ) -> crate::error::Result<Channels> {
+        let smtp = match (&config.smtp_url, &config.smtp_from) {
+            (Some(url), Some(from)) => Some(
+                SmtpRelay::new(url, from, http::ATTEMPT_TIMEOUT_DEFAULT)
+                    .map_err(crate::error::Error::Config)?,
+            ),
+            _ => None,
+        };
+        Ok(Channels {
+            http: HttpSender::new(dial, http::ATTEMPT_TIMEOUT_DEFAULT),
+            smtp,
+        })
+    }
+
     /// One attempt to send `out`.
     pub async fn send(&self, out: &Outgoing) -> Attempt {
         match out {
@@ -289,10 +308,24 @@ impl Inner {
     async fn attempt(&self, d: &Delivery, host: &str) -> Attempt {
         let _permit = self.limits.acquire(host).await;
         self.metrics.attempts.inc();
-        self.metrics.in_flight.inc();
+        let _in_flight = InFlight::new(&self.metrics.in_flight);
         let now_s = (self.clock)().div_euclid(1000);
-        let attempt = self.channels.send(&channels::render(d, now_s)).await;
-        self.metrics.in_flight.dec();
-        attempt
+        self.channels.send(&channels::render(d, now_s)).await
+    }
+}
+
+/// Counts an attempt in flight until dropped, also when shutdown drops the attempt.
+struct InFlight<'a>(&'a metrics::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn new(g: &'a metrics::Gauge) -> Self {
+        g.inc();
+        InFlight(g)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
