@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
@@ -175,6 +177,9 @@ fn request(p: &HttpPost, host: &str) -> Result<Request<Full<Bytes>>, SendError> 
         .header("host", authority)
         .header("user-agent", USER_AGENT)
         .header("content-length", p.body.len());
+    if let Some(auth) = basic_auth(url) {
+        b = b.header("authorization", auth);
+    }
     for (name, value) in &p.headers {
         let value = HeaderValue::from_str(value)
             .map_err(|_| SendError::Permanent(format!("header {name}: not a valid value")))?;
@@ -182,6 +187,25 @@ fn request(p: &HttpPost, host: &str) -> Result<Request<Full<Bytes>>, SendError> 
     }
     b.body(Full::new(Bytes::from(p.body.clone())))
         .map_err(|e| SendError::Permanent(format!("request: {e}")))
+}
+
+/// `Basic` credentials from the URL's user and password (`https://user:pass@host/`), which a
+/// request line cannot carry.
+pub fn basic_auth(url: &url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    );
+    Some(format!("Basic {}", STANDARD.encode(pair)))
 }
 
 /// 2xx is success; 408, 429 and 5xx may be retried (after `Retry-After` when given); every
@@ -226,6 +250,15 @@ mod tests {
             b = b.header("retry-after", r);
         }
         b.body(()).expect("response")
+    }
+
+    #[test]
+    fn url_credentials_become_basic_auth() {
+        let u = url::Url::parse("https://hook%40x:p%3Ass@h.example.com/in").expect("url");
+        // base64("hook@x:p:ss")
+        assert_eq!(basic_auth(&u).as_deref(), Some("Basic aG9va0B4OnA6c3M="));
+        let plain = url::Url::parse("https://h.example.com/in").expect("url");
+        assert_eq!(basic_auth(&plain), None);
     }
 
     #[test]
