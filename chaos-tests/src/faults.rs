@@ -120,10 +120,10 @@ impl<'a> Nemesis<'a> {
                     net.set_blocked(*id, &addrs)?;
                 }
                 for (id, cut) in &blocks {
-                    let rules = net.ruleset(*id)?;
+                    let blocked = crate::net::set_elements(&net.ruleset(*id)?, "blocked");
                     for c in cut {
-                        let ip = net.slot(*c).ip.to_string();
-                        if !rules.contains(&ip) {
+                        let ip = net.slot(*c).ip;
+                        if !blocked.contains(&ip) {
                             bail!("node {id}: block of {ip} not in the ruleset");
                         }
                     }

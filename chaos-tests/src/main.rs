@@ -1,14 +1,17 @@
-//! `meridian-chaos`: command line of the chaos suite (check, run, ci, soak, cleanup).
+//! `meridian-chaos`: command line of the chaos suite (check, check-monitoring, run, ci, soak,
+//! cleanup).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use meridian_chaos::config::{NetMode, ReadConsistency, RunConfig};
 use meridian_chaos::linearizability::{MAX_STATES_DEFAULT, Verdict};
 use meridian_chaos::nemesis::FaultClass;
-use meridian_chaos::{delayer, net, offline, profiles};
+use meridian_chaos::target_server::TargetServer;
+use meridian_chaos::{delayer, monitoring_check, monitoring_parse, net, offline, profiles};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +45,14 @@ enum Command {
         #[arg(long, default_value_t = MAX_STATES_DEFAULT)]
         max_states: u64,
         /// Print the result as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a stored monitoring history (alarms, transitions, deliveries); exit 1 on a
+    /// violation, 3 on bad input.
+    CheckMonitoring {
+        history: PathBuf,
+        /// Print the report as JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -99,6 +110,18 @@ enum Command {
     },
     /// Remove leftover namespaces, links and their processes (prefix `mch-`).
     Cleanup,
+    /// Internal: one controllable HTTP target (run inside a region's namespace); prints
+    /// `listening on ADDR`, stops after `--max-s` seconds, on ctrl-c or on SIGTERM.
+    #[command(hide = true)]
+    Target {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value_t = 3600)]
+        max_s: u64,
+        /// Requests kept in the target's log (at most TARGET_LOG_MAX).
+        #[arg(long, default_value_t = 1000)]
+        log: usize,
+    },
     /// Internal: the NFQUEUE packet delayer run inside a node's namespace.
     #[command(hide = true)]
     Delayer {
@@ -131,6 +154,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             max_states,
             json,
         } => check(history, max_states, json),
+        Command::CheckMonitoring { history, json } => check_monitoring(history, json),
         Command::Cleanup => {
             for item in net::cleanup() {
                 println!("removed {item}");
@@ -181,6 +205,38 @@ fn check(history: PathBuf, max_states: u64, json: bool) -> anyhow::Result<ExitCo
         Verdict::Linearizable => ExitCode::SUCCESS,
         Verdict::NotLinearizable => ExitCode::from(1),
         Verdict::Unknown => ExitCode::from(2),
+    })
+}
+
+fn check_monitoring(path: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let history =
+        monitoring_parse::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let report = monitoring_check::check(&history);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    let verdict = if report.ok() { "ok" } else { "VIOLATIONS" };
+    let summary = format!(
+        "{}: {} alarms, {} transitions, {} deliveries: {verdict}",
+        path.display(),
+        history.alarms.len(),
+        history.transitions.len(),
+        history.deliveries.len()
+    );
+    // with --json, stdout carries the JSON document alone
+    if json {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
@@ -271,8 +327,29 @@ async fn async_command(command: Command) -> anyhow::Result<ExitCode> {
                 profiles::soak_configs(&common.bin, &common.out, runs, duration, common.seed);
             interruptible(configs, common.out, None).await
         }
+        Command::Target { listen, max_s, log } => run_target(listen, max_s, log).await,
         _ => unreachable!("synchronous commands are dispatched before"),
     }
+}
+
+async fn run_target(
+    listen: std::net::SocketAddr,
+    max_s: u64,
+    log: usize,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let epoch = std::time::Instant::now();
+    let target = TargetServer::start(listen, epoch, log).await?;
+    println!("listening on {}", target.addr());
+    std::io::stdout().flush()?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(max_s)) => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    target.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Local reads under partitions: the suite must see them as non-linearizable. Informational:

@@ -4,6 +4,8 @@
 //! bridge `mch-br0` in the root namespace at 10.213.0.254/16 (the workload's address);
 //! node N of region R in namespace `mch-nN` at 10.213.R.N/16 on `eth0`, a veth whose other end
 //! `mch-vN` is a bridge port. Regions are address ranges (10.213.R.0/24) on the one bridge.
+//! The monitored target of region R has address 10.213.R.200; a regional outage puts target
+//! addresses in a node's `unreachable` set (dropped on output).
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -68,6 +70,16 @@ pub struct Slot {
     pub ip: Ipv4Addr,
 }
 
+/// Address of the monitored HTTP target of region `region` (`10.213.R.200`), outside the
+/// range of node addresses (`10.213.R.N`, N < 200).
+pub fn target_addr(region: u32) -> Ipv4Addr {
+    assert!(
+        (1..=250).contains(&region),
+        "region {region} out of the address plan"
+    );
+    Ipv4Addr::new(10, 213, region as u8, 200)
+}
+
 /// Namespace name of node `id`.
 pub fn ns_name(id: u32) -> String {
     format!("{PREFIX}n{id}")
@@ -123,6 +135,14 @@ impl Network {
             &["-f", "-"],
             &set_script("blocked", blocked),
         )?;
+        Ok(())
+    }
+
+    /// Atomically replaces the set of monitored targets node `id` cannot reach (a regional
+    /// outage: the targets' addresses in every node of one region). Node traffic is untouched.
+    pub fn set_unreachable(&self, id: u32, targets: &[Ipv4Addr]) -> Result<()> {
+        let script = set_script("unreachable", targets);
+        run_in(&self.slot(id).ns, "nft", &["-f", "-"], &script)?;
         Ok(())
     }
 
@@ -192,10 +212,11 @@ fn table_script(peers: &[String]) -> String {
         "table inet {TABLE} {{\n\
          set blocked {{ type ipv4_addr; }}\n\
          set peers {{ type ipv4_addr; elements = {{ {} }} }}\n\
+         set unreachable {{ type ipv4_addr; }}\n\
          chain loss {{ }}\n\
          chain input {{ type filter hook input priority 0; policy accept; ip saddr @blocked drop; }}\n\
          chain output {{ type filter hook output priority 0; policy accept; \
-         ip daddr @blocked drop; jump loss; }}\n\
+         ip daddr @blocked drop; ip daddr @unreachable drop; jump loss; }}\n\
          }}\n",
         peers.join(", ")
     )
@@ -208,6 +229,28 @@ fn set_script(set: &str, addrs: &[Ipv4Addr]) -> String {
         script += &format!("add element inet {TABLE} {set} {{ {} }}\n", list.join(", "));
     }
     script
+}
+
+/// The addresses in set `set` of an `nft list table` output (empty when the set is absent
+/// or has no elements). Used to verify a fault by exact membership, not by a substring.
+pub fn set_elements(ruleset: &str, set: &str) -> Vec<Ipv4Addr> {
+    let header = format!("set {set} {{");
+    let Some(start) = ruleset.find(&header) else {
+        return Vec::new();
+    };
+    let body = &ruleset[start + header.len()..];
+    // the set's body ends at the first "}" that does not close its element list
+    let end = match (body.find("elements = {"), body.find('}')) {
+        (Some(e), Some(close)) if e < close => body[e..].find('}').map_or(body.len(), |c| e + c),
+        (_, Some(close)) => close,
+        _ => body.len(),
+    };
+    let Some(list) = body[..end].split("elements = {").nth(1) else {
+        return Vec::new();
+    };
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter_map(|item| item.parse().ok())
+        .collect()
 }
 
 /// Removes every namespace and link with the suite's prefix, first killing (by PID) the
@@ -250,4 +293,81 @@ pub fn cleanup() -> Vec<String> {
 /// True when running as root (network namespaces need it).
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regional outages drop output to the `unreachable` set, apart from the partition set,
+    /// and target addresses never collide with node addresses.
+    #[test]
+    fn regional_outage_rules() {
+        let table = table_script(&["10.213.1.1".into()]);
+        assert!(
+            table.contains("set unreachable { type ipv4_addr; }"),
+            "{table}"
+        );
+        assert!(table.contains("ip daddr @unreachable drop;"), "{table}");
+        let set = set_script("unreachable", &[target_addr(2), target_addr(3)]);
+        assert_eq!(
+            set,
+            "flush set inet mchaos unreachable\n\
+             add element inet mchaos unreachable { 10.213.2.200, 10.213.3.200 }\n"
+        );
+        assert_eq!(
+            set_script("unreachable", &[]),
+            "flush set inet mchaos unreachable\n"
+        );
+        assert_ne!(target_addr(1), Ipv4Addr::new(10, 213, 1, 1));
+    }
+
+    /// `nft list table inet mchaos` as nftables 1.0.6 printed it in a private namespace
+    /// after the table and set scripts above.
+    const LISTED: &str = "table inet mchaos {
+\tset blocked {
+\t\ttype ipv4_addr
+\t\telements = { 10.213.2.2, 10.213.3.3 }
+\t}
+
+\tset peers {
+\t\ttype ipv4_addr
+\t\telements = { 10.213.1.1, 10.213.2.2,
+\t\t\t     10.213.3.3 }
+\t}
+
+\tset unreachable {
+\t\ttype ipv4_addr
+\t\telements = { 10.213.2.200 }
+\t}
+
+\tset empty {
+\t\ttype ipv4_addr
+\t}
+
+\tchain output {
+\t\ttype filter hook output priority filter; policy accept;
+\t\tip daddr @blocked drop
+\t}
+}
+";
+
+    #[test]
+    fn set_elements_by_exact_membership() {
+        let ip = |d: u8, h: u8| Ipv4Addr::new(10, 213, d, h);
+        assert_eq!(set_elements(LISTED, "blocked"), vec![ip(2, 2), ip(3, 3)]);
+        assert_eq!(
+            set_elements(LISTED, "peers"),
+            vec![ip(1, 1), ip(2, 2), ip(3, 3)]
+        );
+        assert_eq!(set_elements(LISTED, "unreachable"), vec![ip(2, 200)]);
+        assert!(set_elements(LISTED, "empty").is_empty());
+        assert!(set_elements(LISTED, "missing").is_empty());
+        // an empty set before a set with elements borrows none of them
+        let healed = LISTED.replace("\t\telements = { 10.213.2.2, 10.213.3.3 }\n", "");
+        assert!(set_elements(&healed, "blocked").is_empty());
+        assert_eq!(set_elements(&healed, "peers").len(), 3);
+        // 10.213.2.20 is a substring of 10.213.2.200, but not a member
+        assert!(!set_elements(LISTED, "unreachable").contains(&ip(2, 20)));
+    }
 }

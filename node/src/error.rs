@@ -22,6 +22,17 @@ pub enum Error {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    UriTooLong(String),
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// An `Idempotency-Key` sent again with a different request (method, path or body).
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
+    #[error("{0}")]
     TooManyRequests(String),
     /// No leader or no quorum right now: the client may retry.
     #[error("{0}")]
@@ -46,6 +57,11 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Storage(_) | Error::Io(_) | Error::Internal(_) => {
@@ -64,10 +80,20 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::PreconditionFailed(_) => "preconditionFailed",
             Error::PayloadTooLarge(_) => "payloadTooLarge",
+            Error::IdempotencyKeyReused(_) => "idempotencyKeyReused",
+            Error::UnsupportedMediaType(_) => "unsupportedMediaType",
+            Error::UriTooLong(_) => "uriTooLong",
+            Error::HeadersTooLarge(_) => "headersTooLarge",
+            Error::MethodNotAllowed(_) => "methodNotAllowed",
             Error::TooManyRequests(_) => "tooManyRequests",
             Error::Unavailable(_) => "serviceUnavailable",
             Error::Storage(_) | Error::Io(_) | Error::Internal(_) => "internalError",
         }
+    }
+
+    /// Whether the error is the server's own fault: its text is for the log, not the client.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Error::Storage(_) | Error::Io(_) | Error::Internal(_))
     }
 }
 
@@ -78,6 +104,7 @@ impl From<ApplyError> for Error {
             ApplyErrorKind::Conflict => Error::Conflict(e.message),
             ApplyErrorKind::PreconditionFailed => Error::PreconditionFailed(e.message),
             ApplyErrorKind::Invalid => Error::BadRequest(e.message),
+            ApplyErrorKind::KeyReused => Error::IdempotencyKeyReused(e.message),
         }
     }
 }

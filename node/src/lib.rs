@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod datadir;
 pub mod error;
+pub mod evaluator;
 pub mod http;
 pub mod liveness;
 pub mod metrics;

@@ -44,7 +44,13 @@ pub struct Node {
     pub admin_token_hash: [u8; 32],
     pub metrics: Metrics,
     pub liveness: Liveness,
-    pub placement: crate::placement_view::PlacementCache,
+    pub placement: crate::placement_view::PlacementView,
+    /// The pollers' shared parts: newest observations, the outbound stream, counters.
+    pub pollers: std::sync::Arc<crate::poller::Pollers>,
+    /// The alarm evaluator's intake, outbox and counters.
+    pub evaluators: std::sync::Arc<crate::evaluator::Evaluators>,
+    /// Test checks per tenant (`TEST_CHECKS_PER_MINUTE`).
+    pub test_check_limiter: crate::http::rate_limit::RateLimiter,
     /// Serialises membership changes on the leader (openraft allows one at a time).
     pub membership_lock: tokio::sync::Mutex<()>,
     /// Batches this node's writes (see `proposer`).
@@ -96,8 +102,20 @@ impl Node {
     /// Proposes `op`, waits until it is applied on this node, and returns its result.
     /// A retry with the same `request_id` applies once and returns the first result.
     pub async fn write(&self, op: Op, request_id: Option<String>) -> Result<CommandResult> {
+        self.write_keyed(op, request_id, None).await
+    }
+
+    /// `write` for a client's request: `fingerprint` identifies the request the id came with,
+    /// and `apply` refuses (`KeyReused`) the id when it comes back with another request.
+    pub async fn write_keyed(
+        &self,
+        op: Op,
+        request_id: Option<String>,
+        fingerprint: Option<String>,
+    ) -> Result<CommandResult> {
         let cmd = Command {
             request_id: Some(request_id.unwrap_or_else(|| new_id("rq"))),
+            fingerprint,
             at_ms: now_ms(),
             op,
         };
@@ -117,7 +135,7 @@ impl Node {
             match self.proposer.propose(cmd.clone(), deadline, false).await {
                 Ok(ok) => return Ok(ok),
                 Err(PeerError::Refused(m)) => return Err(Error::Conflict(m)),
-                Err(e) => last = format!("{e:?}"),
+                Err(e) => last = e.to_string(),
             }
             backoff(attempt, deadline).await;
         }

@@ -21,6 +21,21 @@ pub enum PeerError {
     Refused(String),
 }
 
+/// Plain words for an answer (a 503 quotes it), never the type's debug form.
+impl std::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerError::NotLeader {
+                leader: Some((id, _)),
+            } => {
+                write!(f, "not the leader; node {id} is")
+            }
+            PeerError::NotLeader { leader: None } => f.write_str("no leader known"),
+            PeerError::Unavailable(m) | PeerError::Refused(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Membership operations, carried out by the leader.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum JoinAction {
@@ -56,3 +71,25 @@ pub struct HeartbeatOk {
 }
 
 pub type PeerResult<T> = Result<T, PeerError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_errors_read_as_words_not_as_debug_output() {
+        let cases = [
+            (PeerError::NotLeader { leader: None }, "no leader known"),
+            (
+                PeerError::NotLeader {
+                    leader: Some((3, "127.0.0.1:1".into())),
+                },
+                "not the leader; node 3 is",
+            ),
+            (PeerError::Unavailable("no quorum".into()), "no quorum"),
+        ];
+        for (e, words) in cases {
+            assert_eq!(e.to_string(), words);
+        }
+    }
+}

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_proto::{Envelope, Peer, PeerServer, Reply, SnapshotChunk};
+use meridian_proto::{
+    Envelope, ObservationBatch, ObservationQuery, Observations, Peer, PeerServer, PushAck,
+    RecheckRequest, Reply, SnapshotChunk, TestCheckRequest,
+};
 use meridian_raft::model::Command;
 use meridian_raft::network::{PEER_KEY_HEADER, decode, encode};
 use meridian_raft::server::RaftRpc;
@@ -143,5 +146,62 @@ impl Peer for PeerService {
             _ => Err(self.not_leader()),
         };
         Ok(self.reply(&r))
+    }
+
+    async fn latest_observations(
+        &self,
+        req: Request<ObservationQuery>,
+    ) -> Result<Response<Observations>, Status> {
+        let q = req.into_inner();
+        self.rpc.check_target(q.target_node_id)?;
+        self.node.poller_local().latest(q).map(Response::new)
+    }
+
+    async fn test_check(
+        &self,
+        req: Request<TestCheckRequest>,
+    ) -> Result<Response<Observations>, Status> {
+        let r = req.into_inner();
+        self.rpc.check_target(r.target_node_id)?;
+        let local = self.node.poller_local();
+        local.test_check(r).await.map(Response::new)
+    }
+
+    async fn push_observations(
+        &self,
+        req: Request<ObservationBatch>,
+    ) -> Result<Response<PushAck>, Status> {
+        let b = req.into_inner();
+        self.rpc.check_target(b.target_node_id)?;
+        let n = b.values.len();
+        if n > crate::evaluator::forward::FORWARD_BATCH_MAX {
+            return Err(Status::invalid_argument(format!(
+                "values: at most {}",
+                crate::evaluator::forward::FORWARD_BATCH_MAX
+            )));
+        }
+        for o in b.values {
+            self.node
+                .evaluators
+                .intake
+                .publish(crate::poller::Observation::from(o));
+        }
+        Ok(Response::new(PushAck {
+            node_id: self.node.id,
+            accepted: n as u32,
+        }))
+    }
+
+    async fn recheck(&self, req: Request<RecheckRequest>) -> Result<Response<PushAck>, Status> {
+        let r = req.into_inner();
+        self.rpc.check_target(r.target_node_id)?;
+        let n = r.check_ids.len().min(crate::poller::RECHECKS_MAX);
+        self.node
+            .pollers
+            .request_recheck(&r.tenant_id, &r.check_ids[..n]);
+        Ok(Response::new(PushAck {
+            node_id: self.node.id,
+            accepted: n as u32,
+        }))
     }
 }

@@ -100,11 +100,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let log = LogStore::open(&dir.raft_log_dir())?;
     let wal_stats = log.stats();
     let sm = StateMachine::open(&dir.state_dir())?;
+    // sled creates its files with the process umask; they live in private directories, and
+    // are made private themselves here.
+    dir.make_private(false)?;
     let state = sm.view();
     let network = Network::new(id, peers.clone());
     let raft = Raft::new(id, Arc::new(raft_config(&cfg)?), network, log, sm.clone())
         .await
         .map_err(|e| Error::Internal(format!("starting raft: {e}")))?;
+    let placement = crate::placement_view::PlacementView::new(state.clone(), cfg.n_shards);
+    let pollers = Arc::new(crate::poller::Pollers::new(crate::poller::node_probes(
+        &cfg,
+    )));
     let node = Arc::new(Node {
         id,
         cfg: cfg.clone(),
@@ -115,7 +122,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         admin_token_hash: crate::http::token_hash(&token),
         metrics: Default::default(),
         liveness: Default::default(),
-        placement: Default::default(),
+        placement,
+        pollers: pollers.clone(),
+        evaluators: Default::default(),
+        test_check_limiter: crate::http::rate_limit::RateLimiter::new(
+            crate::http::results::TEST_CHECKS_PER_MINUTE / 60.0,
+            crate::http::results::TEST_CHECKS_PER_MINUTE,
+            crate::http::rate_limit::RATE_LIMIT_TOKENS_MAX,
+        ),
         membership_lock: Default::default(),
         proposer: Default::default(),
         wal_stats,
@@ -172,8 +186,26 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     }
     let n = node.clone();
     let snapshot_stop = stop_rx.clone();
+    let poller_stop = stop_rx.clone();
+    let evaluator_stop = stop_rx.clone();
     let liveness = tokio::spawn(async move { n.run_liveness(stop_rx).await });
     let snapshots = tokio::spawn(crate::snapshots::run(node.clone(), snapshot_stop));
+    let poller_cfg = crate::poller::runner::Config {
+        node_id: id,
+        region: cfg.region.clone(),
+        polls_in_flight_max: cfg.polls_in_flight_max,
+    };
+    if cfg.allow_private_targets {
+        tracing::warn!("pollers may reach loopback, link-local and private addresses");
+    }
+    tracing::info!(icmp = node.pollers.icmp_mode(), "pollers started");
+    let pollers = tokio::spawn(crate::poller::runner::run(
+        poller_cfg,
+        node.placement.clone(),
+        node.pollers.clone(),
+        poller_stop,
+    ));
+    let (forward, evaluator) = crate::evaluator::spawn(&node, &evaluator_stop);
 
     let fatal = tokio::select! {
         _ = shutdown => None,
@@ -186,6 +218,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let _ = proposer.await;
     let _ = liveness.await;
     let _ = snapshots.await;
+    let _ = pollers.await;
+    let _ = forward.await;
+    let _ = evaluator.await;
     let _ = raft.shutdown().await;
     sm.flush()?;
     match fatal {

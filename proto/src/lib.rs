@@ -11,4 +11,7 @@ pub mod peer {
 
 pub use peer::peer_client::PeerClient;
 pub use peer::peer_server::{Peer, PeerServer};
-pub use peer::{Envelope, Reply, SnapshotChunk};
+pub use peer::{
+    Envelope, Metric, Observation, ObservationBatch, ObservationQuery, Observations, PushAck,
+    RecheckRequest, Reply, SnapshotChunk, TestCheckRequest,
+};

@@ -61,7 +61,7 @@ pub struct LogStore {
 impl LogStore {
     /// Opens (or creates) the log in `dir`, replaying the write-ahead file.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        wal::create_private_dir(dir)?;
         let path = dir.join("raft-log.wal");
         let (state, len) = wal::replay(&path)?;
         let file = WalFile::open(&path, len)?;

@@ -419,6 +419,7 @@ mod tests {
         };
         let cmd = Command {
             request_id: None,
+            fingerprint: None,
             at_ms: 1,
             op,
         };

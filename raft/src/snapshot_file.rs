@@ -1,13 +1,12 @@
 //! The persisted snapshot: one file, replaced crash-atomically (write temp, fsync, rename, fsync
 //! the directory), so a restart always finds either the old or the new snapshot whole.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::types::SnapshotMeta;
-use crate::wal::sync_dir;
+use crate::wal::{create_private, sync_dir};
 
 const FILE_NAME: &str = "snapshot.bin";
 
@@ -28,7 +27,7 @@ pub fn write(dir: &Path, snap: &StoredSnapshot) -> Result<()> {
     crc.update(&snap.data);
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     {
-        let mut f = File::create(&tmp)?;
+        let mut f = create_private(&tmp)?;
         f.write_all(&(meta.len() as u32).to_le_bytes())?;
         f.write_all(&crc.finalize().to_le_bytes())?;
         f.write_all(&meta)?;

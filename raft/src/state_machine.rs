@@ -264,7 +264,7 @@ impl Shared {
 impl StateMachine {
     /// Opens the state machine in `dir`, finishing a snapshot install a crash interrupted.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        crate::wal::create_private_dir(dir)?;
         let db = sled::Config::new()
             .path(dir.join("sled"))
             .mode(sled::Mode::LowSpace)

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -159,6 +160,7 @@ impl WalFile {
             .create(true)
             .append(true)
             .read(true)
+            .mode(PRIVATE_FILE_MODE)
             .open(path)?;
         file.seek(SeekFrom::End(0))?;
         if let Some(dir) = path.parent() {
@@ -197,7 +199,7 @@ impl WalFile {
             encode(&r, &mut buf)?;
         }
         {
-            let mut f = File::create(&tmp)?;
+            let mut f = create_private(&tmp)?;
             f.write_all(&buf)?;
             f.sync_all()?;
         }
@@ -214,6 +216,32 @@ impl WalFile {
         self.len = buf.len() as u64;
         Ok(())
     }
+}
+
+/// Mode of the files this crate creates: the log, the state and snapshots hold tenants'
+/// secrets, so they are the owner's only.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of the directories this crate creates.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates (or truncates) `path` for writing, readable by the owner only.
+pub fn create_private(path: &Path) -> Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)?;
+    Ok(f)
+}
+
+/// Creates `dir` and its missing parents, the created ones private.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(dir)?;
+    Ok(())
 }
 
 /// fsync a directory so a created or renamed file's name is durable.

@@ -1,5 +1,6 @@
-//! Authentication: the admin token and tenant tokens, from `Authorization: Bearer` or
-//! `X-Auth-Token`. Tokens are compared as SHA-256 digests; the admin digest in constant time.
+//! Authentication: the admin token and tenant tokens, from `Authorization: Bearer` (the scheme
+//! in any case, RFC 9110 11.1) or `X-Auth-Token`. Tokens are compared as SHA-256 digests; the
+//! admin digest in constant time. A 401 names the scheme in `WWW-Authenticate`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -15,8 +16,11 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 
 fn presented_token(parts: &Parts) -> Option<&str> {
     if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-        let s = v.to_str().ok()?;
-        return s.strip_prefix("Bearer ").map(str::trim);
+        let (scheme, token) = v.to_str().ok()?.trim().split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty());
     }
     parts
         .headers

@@ -4,18 +4,23 @@
 //! node's write or read path, and shape the answer; `ApiError` is the one place errors become
 //! HTTP statuses and JSON bodies.
 
+mod alarm_views;
 mod alarms;
 mod auth;
 mod body;
 mod checks;
 mod cluster;
 mod entities;
+mod hygiene;
+mod idempotency;
 mod notifications;
 pub mod openapi;
 mod openapi_schemas;
 mod ops;
 pub mod rate_limit;
 mod resource;
+pub mod results;
+pub mod secrets;
 mod suppressions;
 mod tenants;
 mod views;
@@ -32,6 +37,7 @@ use crate::node::{Node, new_id};
 
 pub use auth::{Admin, TenantAuth, token_hash};
 pub use body::JsonBody;
+pub use idempotency::{IDEMPOTENCY_KEY_MAX, KEY_REUSED, Request, RequestKey, idempotency_key};
 pub use tenants::new_token;
 
 pub type AppState = Arc<Node>;
@@ -58,10 +64,14 @@ pub fn router(node: AppState) -> Router<()> {
         .merge(notifications::routes())
         .merge(suppressions::routes())
         .merge(views::routes())
+        .merge(results::routes())
+        .merge(alarm_views::routes())
+        .method_not_allowed_fallback(hygiene::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::limit,
         ))
+        .layer(axum::middleware::from_fn(hygiene::check))
         .with_state(node)
 }
 
@@ -98,14 +108,26 @@ impl<E: Into<Error>> From<E> for ApiError {
     }
 }
 
+/// The message of every internal error: its text (which may name files, records or the
+/// server's own types) goes to the log under the answer's `request_id`, never to the client.
+pub const INTERNAL_MESSAGE: &str =
+    "internal error; the server log has the details under this request_id";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        error_response(
+        let cause = self.0.to_string();
+        let message = if self.0.is_internal() {
+            INTERNAL_MESSAGE
+        } else {
+            &cause
+        };
+        answer(
             status,
             self.0.kind(),
-            &self.0.to_string(),
+            message,
             serde_json::Value::Null,
+            &cause,
         )
     }
 }
@@ -117,9 +139,23 @@ pub fn error_response(
     message: &str,
     details: serde_json::Value,
 ) -> Response {
+    answer(status, kind, message, details, message)
+}
+
+/// The challenge of every 401 (RFC 9110 11.6.1).
+pub const WWW_AUTHENTICATE: &str = "Bearer realm=\"meridian\"";
+
+/// An error body; `cause` is what the log says of a server error.
+fn answer(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+    details: serde_json::Value,
+    cause: &str,
+) -> Response {
     let request_id = new_id("req");
     if status.is_server_error() {
-        tracing::warn!(%request_id, error = %message, "request failed");
+        tracing::warn!(%request_id, error = %cause, "request failed");
     }
     let body = serde_json::json!({
         "type": kind,
@@ -129,6 +165,12 @@ pub fn error_response(
         "request_id": request_id,
     });
     let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE),
+        );
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -158,31 +200,54 @@ impl ReadParams {
     }
 }
 
-/// Longest accepted `Idempotency-Key`.
-pub const IDEMPOTENCY_KEY_MAX: usize = 255;
-
-/// The request id of a write: from `Idempotency-Key` (scoped to the caller), or None.
-pub fn idempotency_key(headers: &HeaderMap, scope: &str) -> Result<Option<String>, Error> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = v
-        .to_str()
-        .map_err(|_| Error::BadRequest("Idempotency-Key: must be visible ASCII".into()))?;
-    if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX {
-        return Err(Error::BadRequest(format!(
-            "Idempotency-Key: must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
-        )));
-    }
-    Ok(Some(format!("idem/{scope}/{key}")))
+/// An `If-Match` condition (RFC 9110 13.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current version.
+    Any,
+    /// A list of entity tags: the versions among them that are ours. Comparison is strong, so
+    /// a weak tag (`W/"1"`) or a tag that is not ours never matches; the list may be empty.
+    Tags(Vec<u64>),
 }
 
-/// `If-Match`: None when absent; Some(None) when present but not one of our tags (never matches).
-pub fn if_match(headers: &HeaderMap) -> Option<Option<u64>> {
-    let v = headers.get(header::IF_MATCH)?;
-    let s = v.to_str().unwrap_or("").trim();
-    let s = s.strip_prefix("W/").unwrap_or(s);
-    Some(s.trim_matches('"').parse::<u64>().ok())
+impl IfMatch {
+    pub fn matches(&self, version: u64) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Tags(t) => t.contains(&version),
+        }
+    }
+}
+
+/// Most entity tags looked at in `If-Match` headers.
+pub const IF_MATCH_TAGS_MAX: usize = 64;
+
+/// `If-Match` (every field line of it): None when absent.
+pub fn if_match(headers: &HeaderMap) -> Option<IfMatch> {
+    let mut lines = headers.get_all(header::IF_MATCH).iter().peekable();
+    lines.peek()?;
+    let mut tags = Vec::new();
+    for v in lines {
+        let Ok(s) = v.to_str() else {
+            continue;
+        };
+        // Our tags are digits in quotes, so a comma never occurs inside one of them.
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            if item == "*" {
+                return Some(IfMatch::Any);
+            }
+            let ours = item
+                .strip_prefix('"')
+                .and_then(|i| i.strip_suffix('"'))
+                .and_then(|i| i.parse::<u64>().ok());
+            if let Some(v) = ours
+                && tags.len() < IF_MATCH_TAGS_MAX
+            {
+                tags.push(v);
+            }
+        }
+    }
+    Some(IfMatch::Tags(tags))
 }
 
 pub fn etag(version: u64) -> HeaderValue {
@@ -199,8 +264,27 @@ pub struct PageParams {
 
 pub const LIST_LIMIT_DEFAULT: usize = 100;
 pub const LIST_LIMIT_MAX: usize = 1000;
+/// Longest id accepted as a `marker`.
+pub const MARKER_MAX: usize = 64;
 
 impl PageParams {
+    /// `marker`: an id of the listed kind (`prefix`, then letters and digits), or 400.
+    pub fn marker_of(&self, prefix: &str) -> Result<Option<&str>, Error> {
+        let Some(m) = self.marker.as_deref() else {
+            return Ok(None);
+        };
+        let ok = m.len() <= MARKER_MAX
+            && m.len() > prefix.len()
+            && m.starts_with(prefix)
+            && m.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            return Err(Error::BadRequest(format!(
+                "marker: {m:?} is not an id of this list (the next_marker of a page)"
+            )));
+        }
+        Ok(Some(m))
+    }
+
     pub fn limit(&self) -> Result<usize, Error> {
         match &self.limit {
             None => Ok(LIST_LIMIT_DEFAULT),
@@ -241,4 +325,66 @@ pub fn page(
         "values": values,
         "metadata": {"count": values.len(), "limit": limit, "marker": marker, "next_marker": next},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(resp: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_answers_without_its_text() {
+        let cause = "unexpected result Object(ObjectRecord { id: \"en1\" })";
+        let resp = ApiError(Error::Internal(cause.into())).into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let b = body(resp).await;
+        assert_eq!(b["message"], INTERNAL_MESSAGE);
+        assert_eq!(b["type"], "internalError");
+        assert!(b["request_id"].is_string());
+        assert!(!b.to_string().contains("Object"), "{b}");
+        let resp = ApiError(Error::Unauthorized("no token".into())).into_response();
+        let challenge = resp.headers().get(header::WWW_AUTHENTICATE);
+        assert_eq!(
+            challenge.map(|v| v.as_bytes()),
+            Some(WWW_AUTHENTICATE.as_bytes())
+        );
+        // Client errors keep their message: it says what to fix.
+        let resp = ApiError(Error::BadRequest("label: is required".into())).into_response();
+        assert_eq!(body(resp).await["message"], "label: is required");
+    }
+
+    fn if_match_of(lines: &[&str]) -> Option<IfMatch> {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append(header::IF_MATCH, l.parse().expect("header"));
+        }
+        if_match(&h)
+    }
+
+    #[test]
+    fn if_match_follows_rfc_9110() {
+        assert_eq!(if_match_of(&[]), None);
+        assert_eq!(if_match_of(&["*"]), Some(IfMatch::Any));
+        let list = if_match_of(&["\"3\", \"5\""]).expect("list");
+        assert!(list.matches(5) && list.matches(3) && !list.matches(4));
+        assert_eq!(
+            if_match_of(&["\"3\"", "\"7\""]),
+            Some(IfMatch::Tags(vec![3, 7]))
+        );
+        // Strong comparison: a weak tag never matches; nor does a tag that is not ours.
+        assert_eq!(if_match_of(&["W/\"3\""]), Some(IfMatch::Tags(vec![])));
+        assert_eq!(if_match_of(&["\"x\", 3"]), Some(IfMatch::Tags(vec![])));
+        let many: Vec<String> = (0..100).map(|i| format!("\"{i}\"")).collect();
+        let many = if_match_of(&[many.join(",").as_str()]);
+        assert_eq!(
+            many,
+            Some(IfMatch::Tags((0..IF_MATCH_TAGS_MAX as u64).collect()))
+        );
+    }
 }

@@ -36,7 +36,7 @@ pub struct DocRoute {
     pub schema: Option<&'static str>,
 }
 
-const FIXED: [(&str, &str, &str, Auth); 16] = [
+const FIXED: [(&str, &str, &str, Auth); 21] = [
     ("GET", "/healthz", "process alive", Auth::None),
     (
         "GET",
@@ -101,6 +101,36 @@ const FIXED: [(&str, &str, &str, Auth); 16] = [
         "GET",
         "/v1/views/overview",
         "entities with their checks, alarms and latest states",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/entities/{entity_id}/checks/{check_id}/results",
+        "the newest observation of the check from each zone",
+        Auth::Tenant,
+    ),
+    (
+        "POST",
+        "/v1/entities/{entity_id}/test-check",
+        "run a check once now from each of its zones; nothing is stored",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/changelogs/alarms",
+        "alarm state changes, newest first",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/entities/{entity_id}/alarms/{alarm_id}/notification_history",
+        "deliveries of this alarm's notifications",
+        Auth::Tenant,
+    ),
+    (
+        "POST",
+        "/v1/entities/{entity_id}/test-alarm",
+        "evaluate criteria or a threshold over given observations",
         Auth::Tenant,
     ),
 ];
@@ -234,6 +264,8 @@ mod tests {
             include_str!("cluster.rs"),
             include_str!("tenants.rs"),
             include_str!("views.rs"),
+            include_str!("results.rs"),
+            include_str!("alarm_views.rs"),
             include_str!("openapi.rs"),
             include_str!("resource.rs"),
             include_str!("mod.rs"),

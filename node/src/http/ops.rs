@@ -192,6 +192,10 @@ async fn metrics(State(node): State<AppState>) -> impl IntoResponse {
         "1 if this node heard from a quorum within its lease.",
         u8::from(node.has_quorum_contact()),
     );
+    node.pollers.render_metrics(&mut out);
+    node.evaluators
+        .metrics
+        .render(&mut out, &node.evaluators.intake);
     (
         [(
             axum::http::header::CONTENT_TYPE,

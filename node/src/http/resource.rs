@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, Query, RawPathParams, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use meridian_raft::model::{
@@ -19,8 +19,8 @@ use meridian_raft::model::{
 };
 use serde_json::{Map, Value};
 
-use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, TenantAuth};
-use super::{error_response, etag, idempotency_key, if_match, page};
+use super::{ApiError, AppState, JsonBody, PageParams, ReadParams, Request, TenantAuth, secrets};
+use super::{IfMatch, KEY_REUSED, error_response, etag, idempotency_key, if_match, page};
 use crate::error::Error;
 use crate::node::new_id;
 use meridian_criteria::CriteriaError;
@@ -97,7 +97,7 @@ pub trait Resource: Send + Sync + 'static {
     /// Validates a whole body (the sent fields merged over the stored ones) and normalises it.
     fn prepare(ctx: &Ctx<'_>, body: Map<String, Value>) -> RResult<Prepared>;
     /// Adds derived fields when the object is shown.
-    fn decorate(_state: &ConfigState, _o: &ObjectRecord, _out: &mut Map<String, Value>) {}
+    fn decorate(_view: &View<'_>, _o: &ObjectRecord, _out: &mut Map<String, Value>) {}
 }
 
 /// Collection and item routes of `R`.
@@ -137,8 +137,14 @@ fn not_found(kind: ObjectKind, id: &str) -> Error {
     Error::NotFound(format!("{} {id} does not exist", kind.as_str()))
 }
 
+/// What an object is shown against: the applied state and the placement derived from it.
+pub struct View<'a> {
+    pub state: &'a ConfigState,
+    pub assignment: &'a meridian_placement::Assignment,
+}
+
 /// The JSON shown for an object: its body without internal (`_`) fields, plus bookkeeping.
-pub fn object_json<R: Resource>(state: &ConfigState, o: &ObjectRecord) -> Value {
+pub fn object_json<R: Resource>(view: &View<'_>, o: &ObjectRecord) -> Value {
     let mut out: Map<String, Value> = o.body.as_object().cloned().unwrap_or_default();
     out.retain(|k, _| !k.starts_with('_'));
     out.insert("id".into(), Value::String(o.id.clone()));
@@ -147,7 +153,8 @@ pub fn object_json<R: Resource>(state: &ConfigState, o: &ObjectRecord) -> Value 
     }
     out.insert("created_at".into(), Value::from(o.created_at_ms));
     out.insert("updated_at".into(), Value::from(o.updated_at_ms));
-    R::decorate(state, o, &mut out);
+    R::decorate(view, o, &mut out);
+    secrets::mask(R::KIND, &mut out);
     Value::Object(out)
 }
 
@@ -157,7 +164,14 @@ fn location<R: Resource>(o: &ObjectRecord) -> String {
 }
 
 fn object_response<R: Resource>(node: &AppState, status: StatusCode, o: &ObjectRecord) -> Response {
-    let json = node.state.read(|s| object_json::<R>(s, o));
+    let assignment = node.assignment();
+    let json = node.state.read(|state| {
+        let view = View {
+            state,
+            assignment: &assignment,
+        };
+        object_json::<R>(&view, o)
+    });
     let mut resp = (status, axum::Json(json)).into_response();
     resp.headers_mut().insert(header::ETAG, etag(o.version));
     if status == StatusCode::CREATED
@@ -168,12 +182,50 @@ fn object_response<R: Resource>(node: &AppState, status: StatusCode, o: &ObjectR
     resp
 }
 
-fn expect_object(r: CommandResult) -> Result<ObjectRecord, Error> {
+/// The object a write returned. `apply` refuses a key sent with another request; a result of
+/// another shape, or another object than `mine` accepts, can still come from an id remembered
+/// before fingerprints existed, and is refused the same way.
+fn expect_object(
+    r: CommandResult,
+    mine: impl Fn(&ObjectRecord) -> bool,
+) -> Result<ObjectRecord, Error> {
     match r {
-        CommandResult::Object(o) => Ok(o),
+        CommandResult::Object(o) if mine(&o) => Ok(o),
         CommandResult::Refused(e) => Err(e.into()),
-        other => Err(Error::Internal(format!("unexpected result {other:?}"))),
+        _ => Err(Error::IdempotencyKeyReused(KEY_REUSED.into())),
     }
+}
+
+/// The request id and fingerprint of a write (`Idempotency-Key`), both None without the header.
+type Keyed = (Option<String>, Option<String>);
+
+fn request_key(
+    headers: &HeaderMap,
+    tenant: &str,
+    method: Method,
+    uri: &Uri,
+    body: Option<&Map<String, Value>>,
+) -> Result<Keyed, Error> {
+    let body = body.map(|m| Value::Object(m.clone()));
+    let request = Request {
+        method: &method,
+        path: uri.path(),
+        body: body.as_ref(),
+    };
+    let key = idempotency_key(headers, tenant, &request)?;
+    Ok(key.map(|k| (k.id, k.fingerprint)).unzip())
+}
+
+/// 422 at once when this node already knows the key was used for another request, before the
+/// body is validated against the objects it names; a key this node does not know yet is
+/// decided by `apply`.
+fn refuse_known_reuse(node: &AppState, key: &Keyed) -> Result<(), Error> {
+    if let (Some(rid), Some(fp)) = key
+        && node.state.read(|s| s.request_reused(rid, fp))
+    {
+        return Err(Error::IdempotencyKeyReused(KEY_REUSED.into()));
+    }
+    Ok(())
 }
 
 /// The object at `loc` in the local state; 404 when absent, another tenant's, or under
@@ -222,6 +274,7 @@ fn prepare<R: Resource>(
     loc: &Loc,
     body: Map<String, Value>,
 ) -> RResult<Prepared> {
+    secrets::refuse_mask(R::KIND, &body)?;
     node.state.read(|s| {
         R::prepare(
             &Ctx {
@@ -239,10 +292,13 @@ async fn create<R: Resource>(
     State(node): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     loc: Loc,
+    uri: Uri,
     headers: HeaderMap,
     JsonBody(input): JsonBody<Map<String, Value>>,
 ) -> RResult<Response> {
-    let rid = idempotency_key(&headers, &tenant)?;
+    let key = request_key(&headers, &tenant, Method::POST, &uri, Some(&input))?;
+    refuse_known_reuse(&node, &key)?;
+    let (rid, fp) = key;
     let body = merge(None, input);
     let attempt = || -> RResult<Prepared> {
         check_parent(&node, &tenant, &loc)?;
@@ -267,7 +323,8 @@ async fn create<R: Resource>(
         mode: PutMode::Create,
         refs: p.refs,
     };
-    let o = expect_object(node.write(op, rid).await?)?;
+    let mine = |o: &ObjectRecord| o.kind == R::KIND && o.parent == loc.parent;
+    let o = expect_object(node.write_keyed(op, rid, fp).await?, mine)?;
     Ok(object_response::<R>(&node, StatusCode::CREATED, &o))
 }
 
@@ -285,13 +342,15 @@ async fn read<R: Resource>(
     ))
 }
 
-/// `If-Match` as a version to check; 412 at once for a tag that is not one of ours.
-fn condition(headers: &HeaderMap) -> Result<Option<u64>, Error> {
+fn precondition_failed() -> Error {
+    Error::PreconditionFailed("If-Match does not match the current ETag".into())
+}
+
+/// `If-Match`; 412 at once when it names none of our tags.
+fn condition(headers: &HeaderMap) -> Result<Option<IfMatch>, Error> {
     match if_match(headers) {
-        Some(None) => Err(Error::PreconditionFailed(
-            "If-Match does not match the current ETag".into(),
-        )),
-        c => Ok(c.flatten()),
+        Some(IfMatch::Tags(t)) if t.is_empty() => Err(precondition_failed()),
+        c => Ok(c),
     }
 }
 
@@ -299,10 +358,13 @@ async fn update<R: Resource>(
     State(node): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     loc: Loc,
+    uri: Uri,
     headers: HeaderMap,
     JsonBody(input): JsonBody<Map<String, Value>>,
 ) -> RResult<Response> {
-    let rid = idempotency_key(&headers, &tenant)?;
+    let key = request_key(&headers, &tenant, Method::PUT, &uri, Some(&input))?;
+    refuse_known_reuse(&node, &key)?;
+    let (rid, fp) = key;
     let given = condition(&headers)?;
     // Read-merge-write, atomic through the version check in apply: the write names the version
     // it merged over. The first round reads the local state; later rounds (after a conflict, or
@@ -316,16 +378,14 @@ async fn update<R: Resource>(
             Err(_) if attempt == 0 => continue,
             Err(e) => return Err(e.into()),
         };
-        if given.is_some_and(|v| v != current.version) {
+        if given.as_ref().is_some_and(|c| !c.matches(current.version)) {
             if attempt == 0 {
                 continue;
             }
-            return Err(Error::PreconditionFailed(
-                "If-Match does not match the current ETag".into(),
-            )
-            .into());
+            return Err(precondition_failed().into());
         }
-        let merged = merge(Some(&current.body), input.clone());
+        let mut merged = merge(Some(&current.body), input.clone());
+        secrets::keep_stored(R::KIND, &current.body, &mut merged);
         let p = match prepare::<R>(&node, &tenant, &loc, merged) {
             Ok(p) => p,
             Err(_) if attempt == 0 => continue,
@@ -342,15 +402,15 @@ async fn update<R: Resource>(
             },
             refs: p.refs,
         };
-        match node.write(op, rid.clone()).await? {
+        match node.write_keyed(op, rid.clone(), fp.clone()).await? {
+            // Changed since it was read: merge again, unless the client named versions.
             CommandResult::Refused(e)
-                if given.is_none() && e.kind == ApplyErrorKind::PreconditionFailed => {}
+                if given.as_ref().is_none_or(|g| *g == IfMatch::Any)
+                    && e.kind == ApplyErrorKind::PreconditionFailed => {}
             r => {
-                return Ok(object_response::<R>(
-                    &node,
-                    StatusCode::OK,
-                    &expect_object(r)?,
-                ));
+                let mine = |o: &ObjectRecord| o.kind == R::KIND && o.id == current.id;
+                let o = expect_object(r, mine)?;
+                return Ok(object_response::<R>(&node, StatusCode::OK, &o));
             }
         }
     }
@@ -365,9 +425,12 @@ async fn remove<R: Resource>(
     State(node): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     loc: Loc,
+    uri: Uri,
     headers: HeaderMap,
 ) -> RResult<Response> {
-    let rid = idempotency_key(&headers, &tenant)?;
+    let key = request_key(&headers, &tenant, Method::DELETE, &uri, None)?;
+    refuse_known_reuse(&node, &key)?;
+    let (rid, fp) = key;
     let given = condition(&headers)?;
     node.read_barrier().await?;
     let id = loc.id.clone().unwrap_or_default();
@@ -377,6 +440,12 @@ async fn remove<R: Resource>(
         .read(|s| s.object(&tenant, R::KIND, &id).is_some());
     // A retried delete (same Idempotency-Key) of an object that is gone answers as the first
     // attempt did: apply returns the remembered result, or 404 if there was none.
+    // The version the delete is conditional on, checked again by apply.
+    let if_match = match (&given, &current) {
+        (Some(c), Ok(o)) if !c.matches(o.version) => return Err(precondition_failed().into()),
+        (Some(IfMatch::Tags(_)), Ok(o)) => Some(o.version),
+        _ => None,
+    };
     if let Err(e) = current
         && (rid.is_none() || anywhere)
     {
@@ -385,17 +454,20 @@ async fn remove<R: Resource>(
     let op = Op::DeleteObject {
         tenant,
         kind: R::KIND,
-        id,
-        if_match: given,
+        id: id.clone(),
+        if_match,
     };
-    deleted(node.write(op, rid).await?)
+    deleted(node.write_keyed(op, rid, fp).await?, (R::KIND, id))
 }
 
-fn deleted(r: CommandResult) -> RResult<Response> {
+/// 204 for the delete of `mine`; like `expect_object`, another result is a reused key.
+fn deleted(r: CommandResult, mine: (ObjectKind, String)) -> RResult<Response> {
     match r {
-        CommandResult::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        CommandResult::Deleted(ids) if ids.first() == Some(&mine) => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         CommandResult::Refused(e) => Err(Error::from(e).into()),
-        other => Err(Error::Internal(format!("unexpected result {other:?}")).into()),
+        _ => Err(Error::IdempotencyKeyReused(KEY_REUSED.into()).into()),
     }
 }
 
@@ -408,12 +480,17 @@ async fn list<R: Resource>(
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
     check_parent(&node, &tenant, &loc)?;
-    let marker = p.marker.as_deref();
+    let marker = p.marker_of(R::KIND.id_prefix())?;
+    let assignment = node.assignment();
     let values: Vec<Value> = node.state.read(|s| {
+        let view = View {
+            state: s,
+            assignment: &assignment,
+        };
         s.objects_after(&tenant, R::KIND, marker)
             .filter(|o| o.parent == loc.parent)
             .take(limit + 1)
-            .map(|o| object_json::<R>(s, o))
+            .map(|o| object_json::<R>(&view, o))
             .collect()
     });
     Ok(axum::Json(page(values, limit, marker, |v| v["id"].as_str())).into_response())

@@ -2,14 +2,15 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use meridian_raft::model::{CommandResult, Op};
 use serde::Deserialize;
 
+use super::KEY_REUSED;
 use super::auth::token_hash;
-use super::{Admin, ApiResult, AppState, JsonBody, PageParams, idempotency_key, page};
+use super::{Admin, ApiResult, AppState, JsonBody, PageParams, Request, idempotency_key, page};
 use crate::error::Error;
 use crate::node::new_id;
 
@@ -35,19 +36,27 @@ async fn create(
     headers: HeaderMap,
     JsonBody(body): JsonBody<NewTenant>,
 ) -> ApiResult<Response> {
+    let sent = serde_json::json!({"name": body.name});
+    let request = Request {
+        method: &Method::POST,
+        path: "/v1/tenants",
+        body: Some(&sent),
+    };
+    let key = idempotency_key(&headers, "admin", &request)?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(Error::BadRequest("name: must be 1 to 100 characters".into()).into());
     }
+    crate::spec::fields::plain_text("name", name)?;
     let token = new_token();
     let op = Op::CreateTenant {
         id: new_id("tn"),
         name: name.to_string(),
         token_hash: hex::encode(token_hash(&token)),
     };
-    let rid = idempotency_key(&headers, "admin")?;
-    let retried = rid.is_some();
-    match node.write(op, rid).await? {
+    let retried = key.is_some();
+    let (rid, fingerprint) = key.map(|k| (k.id, k.fingerprint)).unzip();
+    match node.write_keyed(op, rid, fingerprint).await? {
         CommandResult::Tenant(t) => {
             // The token is known only to the request that created it; a retry cannot show it.
             let token = if retried && hex::encode(token_hash(&token)) != t.token_hash {
@@ -65,7 +74,8 @@ async fn create(
                 .into_response())
         }
         CommandResult::Refused(e) => Err(Error::from(e).into()),
-        other => Err(Error::Internal(format!("unexpected result {other:?}")).into()),
+        // Only a key first used for something else can bring another kind of result.
+        _ => Err(Error::IdempotencyKeyReused(KEY_REUSED.into()).into()),
     }
 }
 
@@ -76,7 +86,7 @@ async fn list(
 ) -> ApiResult<Response> {
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
-    let marker = p.marker.as_deref();
+    let marker = p.marker_of("tn")?;
     let values: Vec<serde_json::Value> = node.state.read(|s| {
         s.tenants()
             .filter(|t| marker.is_none_or(|m| t.id.as_str() > m))

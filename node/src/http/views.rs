@@ -1,6 +1,6 @@
 //! Read-only tenant views: `/v1/monitoring_zones` (the cluster's regions with live node counts,
 //! from the committed members and their liveness) and `/v1/views/overview` (entities with their
-//! checks, alarms and latest alarm states).
+//! checks with their newest observations per zone, alarms and latest alarm states).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use super::alarms::Alarms;
 use super::checks::Checks;
 use super::entities::Entities;
-use super::resource::{RResult, object_json};
+use super::resource::{RResult, View, object_json};
+use super::results::zone_values;
 use super::{AppState, PageParams, ReadParams, TenantAuth, page};
 use crate::error::Error;
 
@@ -96,7 +97,7 @@ type Children<'a> = BTreeMap<&'a str, (Vec<&'a ObjectRecord>, Vec<&'a ObjectReco
 
 /// One entity with its checks, alarms and their latest states.
 fn overview_of(
-    s: &ConfigState,
+    view: &View<'_>,
     e: &ObjectRecord,
     checks: &[&ObjectRecord],
     alarms: &[&ObjectRecord],
@@ -104,16 +105,22 @@ fn overview_of(
     let states: Vec<Value> = alarms
         .iter()
         .filter_map(|a| {
-            let st = s.alarm_state(&e.tenant, &a.id)?;
+            let st = view.state.alarm_state(&e.tenant, &a.id)?;
             Some(json!({
                 "alarm_id": a.id, "check_id": a.body["check_id"], "state": st.state,
                 "previous_state": st.previous_state, "timestamp": st.at_ms, "reason": st.reason,
             }))
         })
         .collect();
-    let checks: Vec<Value> = checks.iter().map(|o| object_json::<Checks>(s, o)).collect();
-    let alarms: Vec<Value> = alarms.iter().map(|o| object_json::<Alarms>(s, o)).collect();
-    json!({"entity": object_json::<Entities>(s, e), "checks": checks, "alarms": alarms, "latest_alarm_states": states})
+    let checks: Vec<Value> = checks
+        .iter()
+        .map(|o| object_json::<Checks>(view, o))
+        .collect();
+    let alarms: Vec<Value> = alarms
+        .iter()
+        .map(|o| object_json::<Alarms>(view, o))
+        .collect();
+    json!({"entity": object_json::<Entities>(view, e), "checks": checks, "alarms": alarms, "latest_alarm_states": states})
 }
 
 async fn overview(
@@ -123,8 +130,13 @@ async fn overview(
 ) -> RResult<Response> {
     let limit = p.limit()?;
     node.consistent_read(p.read().linearizable(false)?).await?;
-    let marker = p.marker.as_deref();
+    let marker = p.marker_of(ObjectKind::Entity.id_prefix())?;
+    let assignment = node.assignment();
     let values: Vec<Value> = node.state.read(|s| {
+        let view = View {
+            state: s,
+            assignment: &assignment,
+        };
         let entities: Vec<&ObjectRecord> = s
             .objects_after(&tenant, ObjectKind::Entity, marker)
             .take(limit + 1)
@@ -135,9 +147,46 @@ async fn overview(
             .iter()
             .map(|e| {
                 let (checks, alarms) = kids.get(e.id.as_str()).unwrap_or(&none);
-                overview_of(s, e, checks, alarms)
+                overview_of(&view, e, checks, alarms)
             })
             .collect()
     });
+    let values = with_observations(&node, &tenant, values).await;
     Ok(axum::Json(page(values, limit, marker, |v| v["entity"]["id"].as_str())).into_response())
+}
+
+/// Adds each check's newest observation per zone (`latest_observations`), gathered from the
+/// zones' owners in one call per owner.
+async fn with_observations(node: &AppState, tenant: &str, mut values: Vec<Value>) -> Vec<Value> {
+    let zones_of = |c: &Value| -> Vec<String> {
+        c["monitoring_zones_poll"]
+            .as_array()
+            .map(|z| {
+                z.iter()
+                    .filter_map(|z| z.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let checks: Vec<(String, Vec<String>)> = values
+        .iter()
+        .flat_map(|v| v["checks"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| Some((c["id"].as_str()?.to_string(), zones_of(&c))))
+        .collect();
+    if checks.is_empty() {
+        return values;
+    }
+    let local = node.poller_local();
+    let got = node.gather(&local).latest(tenant, &checks).await;
+    for v in &mut values {
+        let Some(list) = v["checks"].as_array_mut() else {
+            continue;
+        };
+        for c in list {
+            let id = c["id"].as_str().unwrap_or_default().to_string();
+            let zones = zones_of(c);
+            c["latest_observations"] = Value::Array(zone_values(&id, &zones, &got));
+        }
+    }
+    values
 }

@@ -2,9 +2,10 @@
 //! address policy, connect to exactly a checked address, then (optionally) TLS, each phase timed
 //! from the start of the poll.
 //!
-//! Architecture invariant: no probe opens a connection to a tenant-given target except through
-//! `Dialer`, so neither a redirect, an IP literal nor a DNS answer that changes between two
-//! lookups (rebinding) can reach an address the policy refuses. No proxy from the environment is
+//! Architecture invariant: every TCP connection to a tenant-given target is made by `Dialer`,
+//! and the datagram probes (DNS to a named server, ping) send only to an address
+//! `Dialer::resolve` returned, so neither a redirect, an IP literal nor a DNS answer that
+//! changes between two lookups (rebinding) can reach an address the policy refuses. No proxy from the environment is
 //! consulted and no resolver cache is kept between polls.
 
 use std::io;

@@ -115,7 +115,12 @@ impl CheckSpec {
     /// is checked here (zones and aliases may have changed since, which pollers handle).
     pub fn from_record(record: &ObjectRecord) -> Result<CheckSpec, Error> {
         debug_assert_eq!(record.kind, ObjectKind::Check);
-        let Value::Object(body) = record.body.clone() else {
+        CheckSpec::from_stored(record.body.clone())
+    }
+
+    /// Reads a check in its stored JSON form (see `from_record`).
+    pub fn from_stored(body: Value) -> Result<CheckSpec, Error> {
+        let Value::Object(body) = body else {
             return Err(bad("body: a stored check is not an object".into()));
         };
         let c: CheckBody = typed_body(body)?;

@@ -48,7 +48,7 @@ pub fn typed_body<T: DeserializeOwned>(body: Map<String, Value>) -> Result<T, Er
     typed("", Value::Object(body))
 }
 
-/// A required label: trimmed, 1 to `LABEL_MAX` chars.
+/// A required label: trimmed, 1 to `LABEL_MAX` chars, plain text.
 pub fn label(v: Option<&str>) -> Result<String, Error> {
     let Some(l) = v else {
         return Err(bad("label: is required".into()));
@@ -57,7 +57,28 @@ pub fn label(v: Option<&str>) -> Result<String, Error> {
     if l.is_empty() || l.chars().count() > LABEL_MAX {
         return Err(bad(format!("label: must be 1 to {LABEL_MAX} characters")));
     }
+    plain_text("label", l)?;
     Ok(l.to_string())
+}
+
+/// Whether `c` reorders the text shown around it (Unicode bidirectional formatting).
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Refuses control characters (newlines, escapes) and bidirectional controls in a name
+/// people read: they could forge log lines or show text other than what is stored.
+pub fn plain_text(field: &str, s: &str) -> Result<(), Error> {
+    match s.chars().find(|c| c.is_control() || is_bidi_control(*c)) {
+        Some(c) => Err(bad(format!(
+            "{field}: must not contain control or bidirectional characters (found U+{:04X})",
+            c as u32
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub fn metadata(md: &BTreeMap<String, String>) -> Result<(), Error> {
@@ -159,6 +180,22 @@ pub fn id_list(field: &str, ids: &[String], max: usize) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_refuse_control_and_bidirectional_characters() {
+        assert_eq!(label(Some(" web 1 — ok ")).expect("ok"), "web 1 — ok");
+        for bad in [
+            "a\nb",
+            "a\u{1b}[31mb",
+            "a\u{202E}b",
+            "a\u{2066}b",
+            "a\u{200F}b",
+            "a\u{7f}b",
+        ] {
+            let e = label(Some(bad)).expect_err(bad);
+            assert!(e.to_string().starts_with("label: must not contain"), "{e}");
+        }
+    }
 
     #[test]
     fn host_names_and_addresses() {

@@ -5,11 +5,13 @@
 //! HTTP API validates by building these; pollers, the evaluator and the notifier read them.
 //! Nothing derived (a compiled regex, a criteria AST) is stored in the replicated record.
 
+pub mod alarm;
 pub mod check;
 pub mod details;
 pub mod fields;
 pub mod notification;
 
+pub use alarm::{AlarmConfig, AlarmRule};
 pub use check::{CheckLimits, CheckSpec, Target};
 pub use details::{Details, DnsDetails, HttpDetails, PingDetails, TcpDetails, TlsDetails};
 pub use notification::{NotificationSpec, PlanSpec, Secret};

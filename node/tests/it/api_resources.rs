@@ -239,8 +239,10 @@ async fn idempotent_creates(c: &TestCluster, token: &str) {
         ),
         ("/v1/notification_plans", json!({"label": "idem"})),
     ];
+    // A key belongs to one request, so each route's create has its own.
     for (path, body) in bodies {
-        let key = [("Idempotency-Key", "same-key")];
+        let key_value = format!("same-key{}", path.replace('/', "-"));
+        let key = [("Idempotency-Key", key_value.as_str())];
         let a = req_h(c, 0, Method::POST, path, token, Some(body.clone()), &key).await;
         let b = req_h(c, 2, Method::POST, path, token, Some(body), &key).await;
         assert_eq!((a.status, b.status), (201, 201), "{path}");

@@ -90,7 +90,7 @@ fn check_cases() -> Vec<Case> {
         (Method::POST, p, check(json!({"period": 1801})), 400, "period"),
         (Method::POST, p, check(json!({"period": "60"})), 400, "period"),
         (Method::POST, p, check(json!({"timeout": 60})), 400, "timeout"),
-        (Method::POST, p, check(json!({"timeout": 1})), 400, "timeout"),
+        (Method::POST, p, check(json!({"timeout": 0})), 400, "timeout"),
         (Method::POST, p, check(json!({"monitoring_zones_poll": []})), 400, "monitoring_zones_poll"),
         (Method::POST, p, check(json!({"monitoring_zones_poll": ["mars"]})), 400, "monitoring_zones_poll"),
         (Method::POST, p, check(json!({"monitoring_zones_poll": ["r1", "r1"]})), 400, "monitoring_zones_poll"),

@@ -1,8 +1,12 @@
 //! Cluster integration tests: real `meridian` processes on loopback ports, real disks, real
 //! kills. Every wait is on a condition with a deadline, never a fixed sleep.
 
+mod alarms;
+mod api_hygiene;
+mod api_idempotency;
 mod api_openapi;
 mod api_resources;
+mod api_secrets;
 mod api_util;
 mod api_validation;
 mod cluster_core;
@@ -10,3 +14,4 @@ mod harness;
 mod liveness;
 mod notifier;
 mod operations;
+mod pollers;

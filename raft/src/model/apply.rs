@@ -6,35 +6,50 @@ use super::records::{
     TenantRecord,
 };
 use super::state::{ConfigState, RequestRecord, StateKey};
-use super::{ALARM_CHANGES_MAX, REQUEST_IDS_MAX, REQUEST_TTL_MS, objects_per_tenant_max};
+use super::{
+    ALARM_CHANGES_MAX, CHANGELOG_TTL_MS, REQUEST_IDS_MAX, REQUEST_TTL_MS, objects_per_tenant_max,
+};
 
 /// The most referrers named in the message of a refused delete.
 pub const REFERRERS_SHOWN_MAX: usize = 20;
 
 /// Applies the command at log `index`. A command whose request id was already applied returns
-/// the result recorded the first time and changes nothing. Refusals are not remembered: they
-/// changed nothing, so a retry is evaluated afresh.
+/// the result recorded the first time and changes nothing, if it is the same request (equal
+/// fingerprints, or either one unknown); a different request under that id is refused with
+/// `KeyReused` and changes nothing. Deciding it here, rather than in the node that received the
+/// request, makes it hold for concurrent retries through different nodes. Refusals are not
+/// remembered: they changed nothing, so a retry is evaluated afresh.
 pub fn apply(state: &mut ConfigState, index: u64, cmd: &Command) -> CommandResult {
     if let Some(rid) = &cmd.request_id
         && let Some(done) = state.requests.get(rid)
     {
+        if let (Some(first), Some(this)) = (&done.fingerprint, &cmd.fingerprint)
+            && first != this
+        {
+            return refused(
+                K::KeyReused,
+                "Idempotency-Key: already used for a different request (method, path or body)",
+            );
+        }
         return done.result.clone();
     }
     let result = apply_op(state, index, cmd.at_ms, &cmd.op);
     if let Some(rid) = &cmd.request_id
         && !matches!(result, CommandResult::Refused(_))
     {
-        remember_request(state, index, cmd.at_ms, rid, &result);
+        let record = RequestRecord {
+            index,
+            at_ms: cmd.at_ms,
+            result: result.clone(),
+            fingerprint: cmd.fingerprint.clone(),
+        };
+        remember_request(state, rid, record);
     }
     result
 }
 
-fn remember_request(state: &mut ConfigState, index: u64, at_ms: i64, rid: &str, r: &CommandResult) {
-    let record = RequestRecord {
-        index,
-        at_ms,
-        result: r.clone(),
-    };
+fn remember_request(state: &mut ConfigState, rid: &str, record: RequestRecord) {
+    let (index, at_ms) = (record.index, record.at_ms);
     state.requests.insert(rid.to_string(), record);
     state.request_order.insert(index, rid.to_string());
     state.fresh_requests.push(index);
@@ -156,8 +171,10 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             state: s,
             evaluator,
             reason,
+            facts,
         } => {
             let t = Transition {
+                facts,
                 tenant,
                 alarm_id,
                 expected_seq: *expected_seq,
@@ -170,6 +187,7 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             event_id,
             notification_id,
             status,
+            facts,
         } => {
             let d = DeliveryRecord {
                 tenant: tenant.clone(),
@@ -177,9 +195,9 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
                 notification_id: notification_id.clone(),
                 status: status.clone(),
                 at_ms,
+                facts: facts.clone(),
             };
-            state.deliveries.insert(event_id.clone(), d);
-            state.touch(StateKey::Delivery(event_id.clone()));
+            state.record_delivery(d, at_ms);
             CommandResult::Done
         }
     }
@@ -438,6 +456,7 @@ fn refuse_referenced(
 }
 
 struct Transition<'a> {
+    facts: &'a super::command::TransitionFacts,
     tenant: &'a str,
     alarm_id: &'a str,
     expected_seq: u64,
@@ -479,11 +498,18 @@ fn alarm_transition(
         evaluator,
         reason: reason.to_string(),
         index,
+        facts: t.facts.clone(),
     };
     state.alarms.insert(key, record.clone());
     state.alarm_changes.push_back(record.clone());
     state.touch(StateKey::AlarmChange(index));
-    while state.alarm_changes.len() > ALARM_CHANGES_MAX {
+    // Oldest first: past the count bound, or older than the changelog's age bound.
+    while state.alarm_changes.len() > ALARM_CHANGES_MAX
+        || state
+            .alarm_changes
+            .front()
+            .is_some_and(|c| c.at_ms < at_ms - CHANGELOG_TTL_MS)
+    {
         if let Some(old) = state.alarm_changes.pop_front() {
             state.touch(StateKey::AlarmChange(old.index));
         }

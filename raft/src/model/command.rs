@@ -11,6 +11,11 @@ use super::records::{
 pub struct Command {
     /// Client request id: a command carrying an id already applied returns the first result.
     pub request_id: Option<String>,
+    /// Digest of the client request the id came with (method, route, body). A command whose id
+    /// was applied with another fingerprint is refused (`KeyReused`) and changes nothing.
+    /// Absent for internal ids and in entries written before fingerprints existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     /// Proposer's wall clock (ms since the epoch); apply never reads a clock itself.
     pub at_ms: i64,
     pub op: Op,
@@ -80,6 +85,9 @@ pub enum Op {
         state: String,
         evaluator: u64,
         reason: String,
+        /// What the changelog shows of the transition beyond its state.
+        #[serde(default)]
+        facts: TransitionFacts,
     },
     /// A notification for an alarm transition was delivered.
     RecordDelivery {
@@ -87,7 +95,24 @@ pub enum Op {
         event_id: String,
         notification_id: String,
         status: String,
+        #[serde(default)]
+        facts: super::records::DeliveryFacts,
     },
+}
+
+/// The changelog's facts of an alarm transition: where it was decided and on what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionFacts {
+    #[serde(default)]
+    pub entity_id: String,
+    #[serde(default)]
+    pub check_id: String,
+    /// Each voting zone's state when the transition was decided.
+    #[serde(default)]
+    pub zone_states: std::collections::BTreeMap<String, String>,
+    /// The region of the evaluating node.
+    #[serde(default)]
+    pub zone: String,
 }
 
 impl Op {
@@ -113,6 +138,8 @@ pub enum ApplyErrorKind {
     Conflict,
     PreconditionFailed,
     Invalid,
+    /// The request id was first applied for a different request (another fingerprint).
+    KeyReused,
 }
 
 /// A command that was applied but refused by the model (deterministically, on every node).

@@ -10,13 +10,19 @@ mod state;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_bounds;
+#[cfg(test)]
+mod tests_idem;
+#[cfg(test)]
 mod tests_refs;
 
 pub use apply::{REFERRERS_SHOWN_MAX, apply};
-pub use command::{ApplyError, ApplyErrorKind, Command, CommandResult, Op, PutMode};
+pub use command::{
+    ApplyError, ApplyErrorKind, Command, CommandResult, Op, PutMode, TransitionFacts,
+};
 pub use records::{
-    AlarmStateRecord, ClusterInfo, DeliveryRecord, MemberRecord, ObjectKind, ObjectRecord,
-    TenantRecord,
+    AlarmStateRecord, ClusterInfo, DeliveryFacts, DeliveryRecord, MemberRecord, ObjectKind,
+    ObjectRecord, TenantRecord,
 };
 pub use state::{ConfigState, Image, StateKey};
 
@@ -26,6 +32,12 @@ pub const REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;
 pub const REQUEST_IDS_MAX: usize = 100_000;
 /// The most alarm state changes kept for the change log.
 pub const ALARM_CHANGES_MAX: usize = 10_000;
+/// How long the alarm changelog keeps a transition (30 days), ms of proposer time.
+pub const CHANGELOG_TTL_MS: i64 = 30 * 86_400_000;
+/// Most delivery records kept; the oldest are dropped first.
+pub const DELIVERIES_MAX: usize = 100_000;
+/// How long a delivery record is kept (30 days), ms of proposer time.
+pub const DELIVERY_TTL_MS: i64 = 30 * 86_400_000;
 
 /// The most objects of one kind a tenant may hold (enforced by `apply`, so every node agrees).
 /// Defaults, documented in the API reference: 10,000 entities, 50,000 checks, 50,000 alarms,

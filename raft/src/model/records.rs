@@ -113,13 +113,54 @@ pub struct AlarmStateRecord {
     pub reason: String,
     /// Log index of the transition, a global order over all alarms.
     pub index: u64,
+    #[serde(default)]
+    pub facts: super::command::TransitionFacts,
 }
 
+/// How one notification of one alarm transition ended: `sent`, `failed` or `suppressed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
     pub tenant: String,
     pub event_id: String,
     pub notification_id: String,
     pub status: String,
+    /// When it was recorded (proposer time, ms).
     pub at_ms: i64,
+    #[serde(default)]
+    pub facts: DeliveryFacts,
+}
+
+/// What the notification history shows of a delivery beyond its outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryFacts {
+    #[serde(default)]
+    pub entity_id: String,
+    #[serde(default)]
+    pub alarm_id: String,
+    /// The notification's type (`webhook`, `email`, ...).
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// The state notified.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub last_error: String,
+    #[serde(default)]
+    pub first_attempt_at_ms: i64,
+    #[serde(default)]
+    pub done_at_ms: i64,
+}
+
+impl DeliveryRecord {
+    /// One record per (transition, notification).
+    pub fn key(&self) -> String {
+        delivery_key(&self.event_id, &self.notification_id)
+    }
+}
+
+/// The key of the delivery of `event_id` to `notification_id`.
+pub fn delivery_key(event_id: &str, notification_id: &str) -> String {
+    format!("{event_id}|{notification_id}")
 }

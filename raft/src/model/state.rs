@@ -1,6 +1,6 @@
 //! The configuration state every node holds in full, with change tracking for persistence.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,6 +33,10 @@ pub(crate) struct RequestRecord {
     pub index: u64,
     pub at_ms: i64,
     pub result: CommandResult,
+    /// The fingerprint of the request that first used the id (None for internal ids and for
+    /// records written before fingerprints existed: those match any retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// The whole replicated configuration.
@@ -53,9 +57,12 @@ pub struct ConfigState {
     pub(crate) counts: BTreeMap<(String, ObjectKind), usize>,
     /// Derived from `objects` (never persisted): who refers to an object, by its key.
     pub(crate) referrers: BTreeMap<ObjKey, BTreeSet<(ObjectKind, String)>>,
-    pub(crate) alarms: BTreeMap<(String, String), AlarmStateRecord>,
-    pub(crate) alarm_changes: VecDeque<AlarmStateRecord>,
-    pub(crate) deliveries: BTreeMap<String, DeliveryRecord>,
+    pub(crate) alarms: imbl::OrdMap<(String, String), AlarmStateRecord>,
+    pub(crate) alarm_changes: imbl::Vector<AlarmStateRecord>,
+    /// Keyed by `DeliveryRecord::key`: one record per (transition, notification).
+    pub(crate) deliveries: imbl::OrdMap<String, DeliveryRecord>,
+    /// Derived from `deliveries` (never persisted): (recorded at, key), oldest first.
+    delivery_age: BTreeSet<(i64, String)>,
     pub(crate) requests: imbl::OrdMap<String, RequestRecord>,
     /// Log indexes of request ids remembered since the last `take_changes` (never persisted).
     pub(crate) fresh_requests: Vec<u64>,
@@ -83,6 +90,10 @@ pub struct Image {
     pub alarm_changes: Vec<AlarmStateRecord>,
     pub deliveries: Vec<DeliveryRecord>,
     pub requests: Vec<(String, u64, i64, CommandResult)>,
+    /// (request id, fingerprint) of the remembered ids that have one. Apart from `requests`
+    /// so images written before fingerprints existed still load.
+    #[serde(default)]
+    pub request_fingerprints: Vec<(String, String)>,
 }
 
 impl ConfigState {
@@ -200,10 +211,7 @@ impl ConfigState {
                     s.alarms.insert((a.tenant.clone(), a.alarm_id.clone()), a);
                 }
                 "c" => s.alarm_changes.push_back(serde_json::from_slice(&v)?),
-                "d" => {
-                    let d: DeliveryRecord = serde_json::from_slice(&v)?;
-                    s.deliveries.insert(d.event_id.clone(), d);
-                }
+                "d" => s.insert_delivery(serde_json::from_slice(&v)?),
                 "q" => {
                     let group: Vec<(String, RequestRecord)> = serde_json::from_slice(&v)?;
                     if let (Some(first), Some(last)) = (group.first(), group.last()) {
@@ -269,6 +277,31 @@ impl ConfigState {
             }
         }
         Some(o)
+    }
+
+    /// Keeps `d` and drops the oldest records past `DELIVERIES_MAX` or older than
+    /// `DELIVERY_TTL_MS` before `now_ms` (proposer time), marking what changed.
+    pub(crate) fn record_delivery(&mut self, d: DeliveryRecord, now_ms: i64) {
+        let key = d.key();
+        self.insert_delivery(d);
+        self.touch(StateKey::Delivery(key));
+        while let Some((at, oldest)) = self.delivery_age.first().cloned() {
+            let expired = at < now_ms - super::DELIVERY_TTL_MS;
+            if !expired && self.deliveries.len() <= super::DELIVERIES_MAX {
+                break;
+            }
+            self.delivery_age.remove(&(at, oldest.clone()));
+            self.deliveries.remove(&oldest);
+            self.touch(StateKey::Delivery(oldest));
+        }
+    }
+
+    fn insert_delivery(&mut self, d: DeliveryRecord) {
+        let key = d.key();
+        if let Some(old) = self.deliveries.insert(key.clone(), d.clone()) {
+            self.delivery_age.remove(&(old.at_ms, key.clone()));
+        }
+        self.delivery_age.insert((d.at_ms, key));
     }
 
     pub(crate) fn insert_tenant(&mut self, t: TenantRecord) {
@@ -351,6 +384,11 @@ impl ConfigState {
                 .iter()
                 .map(|(k, r)| (k.clone(), r.index, r.at_ms, r.result.clone()))
                 .collect(),
+            request_fingerprints: self
+                .requests
+                .iter()
+                .filter_map(|(k, r)| Some((k.clone(), r.fingerprint.clone()?)))
+                .collect(),
         }
     }
 
@@ -374,18 +412,20 @@ impl ConfigState {
             s.alarms.insert((a.tenant.clone(), a.alarm_id.clone()), a);
         }
         for d in image.deliveries {
-            s.deliveries.insert(d.event_id.clone(), d);
+            s.insert_delivery(d);
         }
+        let mut fingerprints: BTreeMap<String, String> =
+            image.request_fingerprints.into_iter().collect();
         for (k, index, at_ms, result) in image.requests {
             s.request_order.insert(index, k.clone());
-            s.requests.insert(
-                k,
-                RequestRecord {
-                    index,
-                    at_ms,
-                    result,
-                },
-            );
+            let fingerprint = fingerprints.remove(&k);
+            let r = RequestRecord {
+                index,
+                at_ms,
+                result,
+                fingerprint,
+            };
+            s.requests.insert(k, r);
         }
         s
     }
@@ -465,11 +505,31 @@ impl ConfigState {
     pub fn alarm_changes(&self) -> impl DoubleEndedIterator<Item = &AlarmStateRecord> {
         self.alarm_changes.iter()
     }
-    pub fn delivery(&self, event_id: &str) -> Option<&DeliveryRecord> {
-        self.deliveries.get(event_id)
+    /// Delivery records whose event id starts with `prefix` (e.g. one alarm's), in key order.
+    pub fn deliveries_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a DeliveryRecord> + 'a {
+        self.deliveries
+            .range(prefix.to_string()..)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(_, d)| d)
+    }
+    pub fn delivery(&self, event_id: &str, notification_id: &str) -> Option<&DeliveryRecord> {
+        self.deliveries
+            .get(&super::records::delivery_key(event_id, notification_id))
     }
     pub fn request_count(&self) -> usize {
         self.requests.len()
+    }
+    /// Whether the remembered request id `rid` was first applied with another fingerprint
+    /// (false when unknown here, or when either fingerprint is missing). A hint for an early
+    /// answer; `apply` decides.
+    pub fn request_reused(&self, rid: &str, fingerprint: &str) -> bool {
+        self.requests
+            .get(rid)
+            .and_then(|r| r.fingerprint.as_deref())
+            .is_some_and(|first| first != fingerprint)
     }
     /// Records a snapshot holds: what writing one costs, roughly.
     pub fn record_count(&self) -> usize {
@@ -510,7 +570,12 @@ impl Serialize for ImageRef<'_> {
                 .iter()
                 .map(|(k, r)| (k, r.index, r.at_ms, &r.result))
         };
-        let mut out = s.serialize_struct("Image", 11)?;
+        let fingerprints = || {
+            st.requests
+                .iter()
+                .filter_map(|(k, r)| Some((k, r.fingerprint.as_ref()?)))
+        };
+        let mut out = s.serialize_struct("Image", 12)?;
         out.serialize_field("info", &st.info)?;
         out.serialize_field("next_node_id", &st.next_node_id)?;
         out.serialize_field("members_epoch", &st.members_epoch)?;
@@ -522,6 +587,7 @@ impl Serialize for ImageRef<'_> {
         out.serialize_field("alarm_changes", &Seq(|| st.alarm_changes.iter()))?;
         out.serialize_field("deliveries", &Seq(|| st.deliveries.values()))?;
         out.serialize_field("requests", &Seq(requests))?;
+        out.serialize_field("request_fingerprints", &Seq(fingerprints))?;
         out.end()
     }
 }

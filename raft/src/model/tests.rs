@@ -9,6 +9,7 @@ use serde_json::json;
 pub(super) fn cmd(op: Op) -> Command {
     Command {
         request_id: None,
+        fingerprint: None,
         at_ms: 1_000,
         op,
     }
@@ -28,7 +29,7 @@ pub(super) fn with_tenant() -> ConfigState {
     s
 }
 
-fn put(id: &str, parent: Option<&str>, kind: ObjectKind, mode: PutMode) -> Op {
+pub(super) fn put(id: &str, parent: Option<&str>, kind: ObjectKind, mode: PutMode) -> Op {
     Op::PutObject {
         tenant: "t1".into(),
         kind,
@@ -188,8 +189,14 @@ fn alarm_transition_is_a_compare_and_set() {
         state: "CRITICAL".into(),
         evaluator: 1,
         reason: "down".into(),
+        facts: crate::model::TransitionFacts {
+            check_id: "ch1".into(),
+            zone: "r1".into(),
+            ..Default::default()
+        },
     };
-    assert!(matches!(apply(&mut s, 4, &cmd(tr(0))), CommandResult::Alarm(a) if a.seq == 1));
+    assert!(matches!(apply(&mut s, 4, &cmd(tr(0))),
+        CommandResult::Alarm(a) if a.seq == 1 && a.facts.check_id == "ch1" && a.facts.zone == "r1"));
     // A second evaluator that read seq 0 loses.
     assert_eq!(
         refused_kind(&apply(&mut s, 5, &cmd(tr(0)))),

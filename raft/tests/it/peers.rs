@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use meridian_proto::{Envelope, Peer, PeerServer, Reply, SnapshotChunk};
+use meridian_proto::{
+    Envelope, ObservationBatch, ObservationQuery, Observations, Peer, PeerServer, PushAck,
+    RecheckRequest, Reply, SnapshotChunk, TestCheckRequest,
+};
 use meridian_raft::network::Peers;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -42,6 +45,27 @@ impl Peer for Big {
     }
     async fn heartbeat(&self, _: Request<Envelope>) -> R {
         big()
+    }
+    async fn latest_observations(
+        &self,
+        _: Request<ObservationQuery>,
+    ) -> Result<Response<Observations>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn test_check(
+        &self,
+        _: Request<TestCheckRequest>,
+    ) -> Result<Response<Observations>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn push_observations(
+        &self,
+        _: Request<ObservationBatch>,
+    ) -> Result<Response<PushAck>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn recheck(&self, _: Request<RecheckRequest>) -> Result<Response<PushAck>, Status> {
+        Err(Status::unimplemented("not in this test"))
     }
 }
 

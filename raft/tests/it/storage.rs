@@ -55,6 +55,7 @@ fn normal(index: u64, op: Op) -> Entry {
         lid(index),
         Command {
             request_id: None,
+            fingerprint: None,
             at_ms: 7,
             op,
         },

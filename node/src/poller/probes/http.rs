@@ -264,20 +264,7 @@ fn outcome(d: &HttpDetails, clock: PollClock, hop: Hop, redirects: usize) -> Pro
     );
     m.insert("redirects".into(), Metric::int(redirects as i64));
     let mut notes = Vec::new();
-    if let Some(re) = &d.body_regex {
-        let found = first_match(re, &text);
-        if found.as_deref().is_none_or(str::is_empty) {
-            notes.push("body_regex did not match".to_string());
-        }
-        m.insert(
-            "body_match".into(),
-            Metric::string(found.unwrap_or_default()),
-        );
-    }
-    for (key, re) in &d.body_matches {
-        let found = first_match(re, &text).unwrap_or_default();
-        m.insert(format!("body_match_{key}"), Metric::string(found));
-    }
+    add_matches(d, &text, &mut m, &mut notes);
     let expected = if d.expected_codes.is_empty() {
         (200..400).contains(&hop.code)
     } else {
@@ -311,6 +298,29 @@ fn outcome(d: &HttpDetails, clock: PollClock, hop: Hop, redirects: usize) -> Pro
         available: true,
         status,
         metrics: m,
+    }
+}
+
+/// `body_match` and the `body_match_<key>` metrics; a note when `body_regex` does not match.
+fn add_matches(
+    d: &HttpDetails,
+    text: &str,
+    m: &mut BTreeMap<String, Metric>,
+    notes: &mut Vec<String>,
+) {
+    if let Some(re) = &d.body_regex {
+        let found = first_match(re, text);
+        if found.as_deref().is_none_or(str::is_empty) {
+            notes.push("body_regex did not match".to_string());
+        }
+        m.insert(
+            "body_match".into(),
+            Metric::string(found.unwrap_or_default()),
+        );
+    }
+    for (key, re) in &d.body_matches {
+        let found = first_match(re, text).unwrap_or_default();
+        m.insert(format!("body_match_{key}"), Metric::string(found));
     }
 }
 

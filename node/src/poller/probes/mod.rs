@@ -140,6 +140,42 @@ pub(crate) mod testkit;
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn run_cancels_a_poll_at_the_checks_timeout() {
+        let srv = testkit::TestServer::start(None).await;
+        let url = srv.url("http", "localhost", "/slow");
+        let spec = CheckSpec {
+            label: "slow".into(),
+            details: Details::parse("remote.http", serde_json::json!({ "url": url }))
+                .expect("valid"),
+            period_s: 2,
+            timeout_s: 1,
+            zones: vec!["z".into()],
+            target: crate::spec::Target::Hostname("localhost".into()),
+            disabled: false,
+            metadata: Default::default(),
+        };
+        let o = run(&testkit::loopback_ctx(), &spec, None).await;
+        assert_eq!(
+            (o.available, o.status.as_str()),
+            (false, "timeout after 1000 ms")
+        );
+        let tcp = CheckSpec {
+            details: Details::parse("remote.tcp", serde_json::json!({"port": 80})).expect("valid"),
+            ..spec
+        };
+        let o = run(&testkit::loopback_ctx(), &tcp, None).await;
+        assert!(o.status.starts_with("no target"), "{}", o.status);
+    }
+
+    #[test]
+    fn the_node_context_detects_icmp_once_and_reads_its_resolver() {
+        let ctx = ProbeContext::new(AddressPolicy::default());
+        assert_eq!(ctx.icmp, IcmpMode::detect());
+        let conf = std::fs::read_to_string(RESOLV_CONF).unwrap_or_default();
+        assert_eq!(ctx.dns_server, first_nameserver(&conf));
+    }
+
     #[test]
     fn the_first_nameserver_of_resolv_conf_is_used() {
         let conf = "# generated\nsearch example.com\nnameserver fe80::1%eth0\n\
