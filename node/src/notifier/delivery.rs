@@ -64,6 +64,36 @@ pub struct Facts {
     pub observations: Vec<ZoneFact>,
 }
 
+impl Facts {
+    /// The facts of an evaluator's delivery job. Subjects carry their ids as labels until the
+    /// caller fills in the objects' labels and views; a zone's status is empty and its time the
+    /// transition's.
+    pub fn from_job(job: &crate::evaluator::DeliveryJob) -> Facts {
+        let state_of = |s: &str| State::from_name(s).unwrap_or(State::Unknown);
+        Facts {
+            tenant: job.tenant.clone(),
+            entity: Subject::new(job.entity_id.clone(), job.entity_id.clone()),
+            check: Subject::new(job.check_id.clone(), job.check_id.clone()),
+            alarm: Subject::new(job.alarm_id.clone(), job.alarm_id.clone()),
+            state: job.delivery.state,
+            previous_state: state_of(&job.previous_state),
+            timestamp_ms: job.timestamp,
+            message: job.message.clone(),
+            metrics: Map::new(),
+            observations: job
+                .zone_states
+                .iter()
+                .map(|(zone, s)| ZoneFact {
+                    monitoring_zone_id: zone.clone(),
+                    state: state_of(s),
+                    status: String::new(),
+                    timestamp_ms: job.timestamp,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One (transition, notification) to deliver at least once.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -182,6 +212,24 @@ mod tests {
         let ours = Delivery::from_alarm(&d[0], spec, Arc::new(facts()), false);
         assert_eq!(ours.event_id, "t1:enA:alB:chC:7:CRITICAL");
         assert_eq!(ours.notification_id, "nt1");
+        let job = crate::evaluator::DeliveryJob {
+            delivery: d[0].clone(),
+            tenant: "t1".into(),
+            entity_id: "enA".into(),
+            check_id: "chC".into(),
+            alarm_id: "alB".into(),
+            previous_state: "WARNING".into(),
+            message: "down".into(),
+            zone_states: [("mzdfw".to_string(), "CRITICAL".to_string())].into(),
+            timestamp: 99,
+        };
+        let f = Facts::from_job(&job);
+        assert_eq!(
+            (f.state, f.previous_state),
+            (State::Critical, State::Warning)
+        );
+        assert_eq!((f.alarm.id.as_str(), f.timestamp_ms), ("alB", 99));
+        assert_eq!(f.observations[0].state, State::Critical);
         let s = deliveries(&alarm, 8, State::Critical, &plan, true).expect("plan");
         let o = DeliveryOutcome::suppressed(&s[0], "email", 42);
         assert_eq!(
