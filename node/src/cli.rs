@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node (with no flags: a one-node cluster on 127.0.0.1:7070, data in ./meridian-data).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Operate the cluster through one of its nodes.
     #[command(subcommand)]
     Cluster(ClusterCmd),
@@ -65,6 +65,19 @@ struct ServeArgs {
     /// Most polls running at once on this node [default: 512].
     #[arg(long, env = "MERIDIAN_POLLS_IN_FLIGHT_MAX")]
     polls_in_flight_max: Option<usize>,
+    /// SMTP relay for e-mail notifications: smtp://[user:pass@]host[:port] (STARTTLS when
+    /// offered) or smtps://...
+    #[arg(long, env = "MERIDIAN_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender address of e-mail notifications.
+    #[arg(long, env = "MERIDIAN_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// Seconds after its first attempt that a notification stops being retried [default: 3600].
+    #[arg(long, env = "MERIDIAN_DELIVERY_GIVE_UP_S")]
+    delivery_give_up_s: Option<u64>,
+    /// Most notification attempts at once on this node [default: 64].
+    #[arg(long, env = "MERIDIAN_DELIVERIES_IN_FLIGHT_MAX")]
+    deliveries_in_flight_max: Option<usize>,
     /// Take a snapshot after this many applied entries (at least as many as the state has records).
     #[arg(long, env = "MERIDIAN_SNAPSHOT_EVERY")]
     snapshot_every: Option<u64>,
@@ -111,8 +124,12 @@ impl ServeArgs {
             rate_limit_per_sec,
             rate_limit_burst,
             min_check_period_s,
-            polls_in_flight_max
+            polls_in_flight_max,
+            delivery_give_up_s,
+            deliveries_in_flight_max
         );
+        c.smtp_url = self.smtp_url.or(c.smtp_url);
+        c.smtp_from = self.smtp_from.or(c.smtp_from);
         if !self.allow_targets.is_empty() {
             c.allow_targets = self.allow_targets;
         }
@@ -175,9 +192,9 @@ enum ClusterCmd {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let command = cli.command.unwrap_or(Command::Serve(Box::default()));
     let result = match command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Cluster(cmd) => crate::cli_client::cluster(cmd_into(cmd)),
         Command::Tenant(cmd) => crate::cli_tenant::main(cmd),
     };

@@ -44,6 +44,16 @@ pub struct Config {
     pub min_check_period_s: u32,
     /// Most polls running at once on this node. Default 512.
     pub polls_in_flight_max: usize,
+    /// SMTP relay for e-mail notifications, `smtp://[user:pass@]host[:port]` (STARTTLS when
+    /// offered) or `smtps://...`. Default none: e-mail notifications fail naming this setting.
+    pub smtp_url: Option<String>,
+    /// Sender address of e-mail notifications. Required with `smtp-url`.
+    pub smtp_from: Option<String>,
+    /// Seconds after its first attempt that a notification stops being retried. Default 3600,
+    /// at most 86400.
+    pub delivery_give_up_s: u64,
+    /// Most notification attempts at once on this node. Default 64, at most 1024.
+    pub deliveries_in_flight_max: usize,
     /// Most voters; other members are learners. Default 5.
     pub max_voters: usize,
     /// Shards of checks and series, fixed at bootstrap. Default 1024.
@@ -89,6 +99,10 @@ impl Default for Config {
             allow_targets: Vec::new(),
             min_check_period_s: crate::spec::check::MIN_PERIOD_DEFAULT,
             polls_in_flight_max: POLLS_IN_FLIGHT_DEFAULT,
+            smtp_url: None,
+            smtp_from: None,
+            delivery_give_up_s: crate::notifier::retry::GIVE_UP_S_DEFAULT,
+            deliveries_in_flight_max: crate::notifier::queue::DELIVERIES_IN_FLIGHT_DEFAULT,
             max_voters: 5,
             n_shards: 1024,
             raft_heartbeat_ms: 150,
@@ -193,6 +207,7 @@ impl Config {
                 "allow-targets: {c:?} is not a CIDR like 10.0.0.0/8"
             ));
         }
+        self.validate_notifier()?;
         if self.snapshot_every == 0 {
             return bad("snapshot-every: must be at least 1".into());
         }
@@ -209,6 +224,45 @@ impl Config {
 }
 
 impl Config {
+    /// The notifier's settings: SMTP relay, give-up time and attempts in flight.
+    fn validate_notifier(&self) -> Result<()> {
+        use crate::notifier::queue::DELIVERIES_IN_FLIGHT_MAX;
+        use crate::notifier::retry::GIVE_UP_S_MAX;
+        let bad = |m: String| Err(Error::Config(m));
+        if !(1..=GIVE_UP_S_MAX).contains(&self.delivery_give_up_s) {
+            return bad(format!(
+                "delivery-give-up-s: {} must be 1..={GIVE_UP_S_MAX}",
+                self.delivery_give_up_s
+            ));
+        }
+        if !(1..=DELIVERIES_IN_FLIGHT_MAX).contains(&self.deliveries_in_flight_max) {
+            return bad(format!(
+                "deliveries-in-flight-max: {} must be 1..={DELIVERIES_IN_FLIGHT_MAX}",
+                self.deliveries_in_flight_max
+            ));
+        }
+        match (&self.smtp_url, &self.smtp_from) {
+            (None, None) => Ok(()),
+            (Some(_), None) => bad("smtp-from: is required with smtp-url".into()),
+            (None, Some(_)) => bad("smtp-url: is required with smtp-from".into()),
+            (Some(url), Some(from)) => {
+                let timeout = crate::notifier::http::ATTEMPT_TIMEOUT_DEFAULT;
+                crate::notifier::SmtpRelay::new(url, from, timeout)
+                    .map(|_| ())
+                    .map_err(Error::Config)
+            }
+        }
+    }
+
+    /// The notifier's settings from this config.
+    pub fn notifier_config(&self) -> crate::notifier::NotifierConfig {
+        crate::notifier::NotifierConfig {
+            retry: crate::notifier::RetryPolicy::new(self.delivery_give_up_s),
+            in_flight_max: self.deliveries_in_flight_max,
+            ..Default::default()
+        }
+    }
+
     /// The bounds the API puts on checks.
     pub fn check_limits(&self) -> crate::spec::CheckLimits {
         crate::spec::CheckLimits {
@@ -280,6 +334,40 @@ mod tests {
             (
                 Box::new(|c| c.allow_targets = vec!["10.0.0.0/33".into()]),
                 "allow-targets:",
+            ),
+            (
+                Box::new(|c| c.delivery_give_up_s = 0),
+                "delivery-give-up-s:",
+            ),
+            (
+                Box::new(|c| c.delivery_give_up_s = 86_401),
+                "delivery-give-up-s:",
+            ),
+            (
+                Box::new(|c| c.deliveries_in_flight_max = 1025),
+                "deliveries-in-flight-max:",
+            ),
+            (
+                Box::new(|c| c.smtp_url = Some("smtp://mail.example.com".into())),
+                "smtp-from:",
+            ),
+            (
+                Box::new(|c| c.smtp_from = Some("m@example.com".into())),
+                "smtp-url:",
+            ),
+            (
+                Box::new(|c| {
+                    c.smtp_url = Some("http://mail.example.com".into());
+                    c.smtp_from = Some("m@example.com".into());
+                }),
+                "smtp-url:",
+            ),
+            (
+                Box::new(|c| {
+                    c.smtp_url = Some("smtp://mail.example.com".into());
+                    c.smtp_from = Some("nobody".into());
+                }),
+                "smtp-from:",
             ),
         ];
         for (mutate, field) in cases {

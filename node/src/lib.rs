@@ -16,6 +16,7 @@ pub mod http;
 pub mod liveness;
 pub mod metrics;
 pub mod node;
+pub mod notifier;
 pub mod peer_msgs;
 pub mod peer_service;
 pub mod placement_view;

@@ -9,7 +9,9 @@ pub mod alarm;
 pub mod check;
 pub mod details;
 pub mod fields;
+pub mod notification;
 
 pub use alarm::{AlarmConfig, AlarmRule};
 pub use check::{CheckLimits, CheckSpec, Target};
 pub use details::{Details, DnsDetails, HttpDetails, PingDetails, TcpDetails, TlsDetails};
+pub use notification::{NotificationSpec, PlanSpec, Secret};

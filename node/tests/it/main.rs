@@ -12,5 +12,6 @@ mod api_validation;
 mod cluster_core;
 mod harness;
 mod liveness;
+mod notifier;
 mod operations;
 mod pollers;
