@@ -10,7 +10,7 @@
 //! Needs the exporter, which CI does not install:
 //! `apt-get install -y prometheus-blackbox-exporter`; without it only Meridian's figure is shown.
 //!
-//! Then the schedule phase (`poll_schedule.rs`): one node polling 10,000 HTTP checks at a 60 s
+//! Then the schedule phase (`pollers_parts/schedule.rs`): one node polling 10,000 HTTP checks at a 60 s
 //! period, its schedule lag and CPU (`POLLERS_BENCH_CHECKS`, 0 skips it).
 //!
 //! Run: `cargo bench -p meridian --bench pollers`. Knobs (bounded): `POLLERS_BENCH_PROBES`
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-#[path = "poll_schedule.rs"]
+#[path = "pollers_parts/schedule.rs"]
 mod poll_schedule;
 use bytes::Bytes;
 use http_body_util::Full;

@@ -49,6 +49,8 @@ pub struct Node {
     pub pollers: std::sync::Arc<crate::poller::Pollers>,
     /// The alarm evaluator's intake, outbox and counters.
     pub evaluators: std::sync::Arc<crate::evaluator::Evaluators>,
+    /// Sends alarm notifications (and test sends).
+    pub notifier: crate::notifier::Notifier,
     /// Test checks per tenant (`TEST_CHECKS_PER_MINUTE`).
     pub test_check_limiter: crate::http::rate_limit::RateLimiter,
     /// Serialises membership changes on the leader (openraft allows one at a time).

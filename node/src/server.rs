@@ -112,6 +112,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let pollers = Arc::new(crate::poller::Pollers::new(crate::poller::node_probes(
         &cfg,
     )));
+    let (outcomes, outcomes_rx) = crate::notifier::pump::outcomes();
+    let dialer = Arc::new(crate::poller::node_dialer(&cfg));
+    let notifier = crate::notifier::Notifier::new(
+        cfg.notifier_config(),
+        crate::notifier::Channels::from_config(&cfg, dialer)?,
+        outcomes.clone(),
+        crate::notifier::system_clock(),
+    );
     let node = Arc::new(Node {
         id,
         cfg: cfg.clone(),
@@ -125,6 +133,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         placement,
         pollers: pollers.clone(),
         evaluators: Default::default(),
+        notifier: notifier.clone(),
         test_check_limiter: crate::http::rate_limit::RateLimiter::new(
             crate::http::results::TEST_CHECKS_PER_MINUTE / 60.0,
             crate::http::results::TEST_CHECKS_PER_MINUTE,
@@ -206,6 +215,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         poller_stop,
     ));
     let (forward, evaluator) = crate::evaluator::spawn(&node, &evaluator_stop);
+    let pump = tokio::spawn(crate::notifier::pump::run(
+        node.placement.clone(),
+        node.evaluators.clone(),
+        notifier,
+        outcomes,
+        evaluator_stop.clone(),
+    ));
+    let recorder = tokio::spawn(crate::notifier::pump::record(
+        outcomes_rx,
+        node.clone(),
+        evaluator_stop.clone(),
+    ));
 
     let fatal = tokio::select! {
         _ = shutdown => None,
@@ -221,6 +242,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let _ = pollers.await;
     let _ = forward.await;
     let _ = evaluator.await;
+    let _ = pump.await;
+    let _ = recorder.await;
     let _ = raft.shutdown().await;
     sm.flush()?;
     match fatal {

@@ -1,5 +1,6 @@
 //! What alarms did: `/v1/changelogs/alarms` (committed transitions, newest first),
-//! `.../alarms/{al}/notification_history` (deliveries) and `.../test-alarm` (a dry run).
+//! `.../alarms/{al}/notification_history` (deliveries), `.../test-alarm` (a dry run) and
+//! `/v1/notifications/{nt}/test` (a test send).
 
 use std::collections::BTreeSet;
 
@@ -29,6 +30,26 @@ pub fn routes() -> Router<AppState> {
             get(history),
         )
         .route("/v1/entities/{entity_id}/test-alarm", post(test_alarm))
+        .route(
+            "/v1/notifications/{notification_id}/test",
+            post(test_notification),
+        )
+}
+
+/// Sends one test notification now through the notification's channel (one attempt).
+async fn test_notification(
+    State(node): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+) -> RResult<Response> {
+    let spec = node.state.read(|s| {
+        let rec = s
+            .object(&tenant, ObjectKind::Notification, &id)
+            .ok_or_else(|| Error::NotFound(format!("notification {id} does not exist")))?;
+        crate::spec::NotificationSpec::from_record(rec)
+    })?;
+    let report = node.notifier.test(spec, &tenant).await;
+    Ok(axum::Json(report.to_json()).into_response())
 }
 
 #[derive(Deserialize)]

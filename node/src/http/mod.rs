@@ -327,6 +327,28 @@ pub fn page(
     })
 }
 
+/// An object as the API shows it (secrets masked), for other subsystems' messages.
+pub fn shown(
+    state: &meridian_raft::model::ConfigState,
+    assignment: &meridian_placement::Assignment,
+    o: &meridian_raft::model::ObjectRecord,
+) -> serde_json::Map<String, serde_json::Value> {
+    use meridian_raft::model::ObjectKind as K;
+    let view = resource::View { state, assignment };
+    let v = match o.kind {
+        K::Entity => resource::object_json::<entities::Entities>(&view, o),
+        K::Check => resource::object_json::<checks::Checks>(&view, o),
+        K::Alarm => resource::object_json::<alarms::Alarms>(&view, o),
+        K::Notification => resource::object_json::<notifications::Notifications>(&view, o),
+        K::Plan => resource::object_json::<notifications::Plans>(&view, o),
+        K::Suppression => resource::object_json::<suppressions::Suppressions>(&view, o),
+    };
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,7 @@ pub struct DocRoute {
     pub schema: Option<&'static str>,
 }
 
-const FIXED: [(&str, &str, &str, Auth); 21] = [
+const FIXED: [(&str, &str, &str, Auth); 22] = [
     ("GET", "/healthz", "process alive", Auth::None),
     (
         "GET",
@@ -131,6 +131,12 @@ const FIXED: [(&str, &str, &str, Auth); 21] = [
         "POST",
         "/v1/entities/{entity_id}/test-alarm",
         "evaluate criteria or a threshold over given observations",
+        Auth::Tenant,
+    ),
+    (
+        "POST",
+        "/v1/notifications/{notification_id}/test",
+        "send a test notification now",
         Auth::Tenant,
     ),
 ];

@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod pump;
 pub mod queue;
 pub mod retry;
 pub mod signing;

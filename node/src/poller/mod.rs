@@ -51,6 +51,13 @@ impl Probe for probes::ProbeContext {
     }
 }
 
+/// The node's dial path for other tenant-given endpoints (notifications): the same policy and
+/// resolver as the probes.
+pub fn node_dialer(cfg: &crate::config::Config) -> dial::Dialer {
+    let policy = policy::AddressPolicy::new(cfg.allow_private_targets, &cfg.allow_targets);
+    dial::Dialer::new(policy, std::sync::Arc::new(dial::SystemResolver))
+}
+
 /// The node's probes: the operator's address policy, the system resolver, the ICMP mode found
 /// at start.
 pub fn node_probes(cfg: &crate::config::Config) -> Box<dyn Probe> {

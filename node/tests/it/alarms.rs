@@ -43,6 +43,110 @@ async fn toggled_target() -> (u16, Arc<AtomicBool>) {
     (port, healthy)
 }
 
+/// One request the webhook receiver got: Standard Webhooks headers and the JSON body.
+#[derive(Clone, Debug)]
+struct Hook {
+    id: String,
+    signature_ok: bool,
+    body: Value,
+}
+
+/// The secret the receiver verifies with (`whsec_` + base64 of the key bytes).
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Whether `sig` (`v1,<base64>` entries, space separated) holds the HMAC of `id.ts.body`.
+fn verify(id: &str, ts: &str, body: &[u8], sig: &str) -> bool {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let Ok(key) = b64.decode(SECRET.trim_start_matches("whsec_")) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&key) else {
+        return false;
+    };
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    let want = b64.encode(mac.finalize().into_bytes());
+    sig.split(' ')
+        .any(|s| s.strip_prefix("v1,").is_some_and(|v| v == want))
+}
+
+/// A loopback webhook receiver recording every request; answers 200.
+async fn receiver() -> (u16, Arc<std::sync::Mutex<Vec<Hook>>>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                // Read the head, then as much body as content-length says.
+                let (head, body) = loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_string();
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse().ok())?
+                            })
+                            .unwrap_or(0usize);
+                        while buf.len() < i + 4 + len {
+                            let Ok(n) = s.read(&mut chunk).await else {
+                                return;
+                            };
+                            if n == 0 {
+                                return;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                        }
+                        break (head, buf[i + 4..i + 4 + len].to_vec());
+                    }
+                };
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                        })
+                        .unwrap_or_default()
+                };
+                let id = header("webhook-id");
+                let ok = verify(
+                    &id,
+                    &header("webhook-timestamp"),
+                    &body,
+                    &header("webhook-signature"),
+                );
+                let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                g.lock().expect("hooks").push(Hook {
+                    id,
+                    signature_ok: ok,
+                    body: json,
+                });
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (port, got)
+}
+
 /// The alarm as node `i` shows it.
 async fn alarm(c: &TestCluster, i: usize, token: &str, en: &str, al: &str) -> Option<Value> {
     let path = format!("/v1/entities/{en}/alarms/{al}");
@@ -75,7 +179,19 @@ async fn an_outage_is_recorded_once_and_survives_the_evaluator_dying() {
         "127.0.0.0/8",
     ];
     let mut c = TestCluster::start(&["r1", "r2", "r3"], &flags).await;
-    let token = c.tenant(0, "acme").await;
+    let r = c
+        .call(
+            0,
+            Method::POST,
+            "/v1/tenants",
+            crate::harness::TOKEN,
+            Some(json!({"name": "acme"})),
+            &[],
+        )
+        .await
+        .expect("tenant");
+    let token = r.json["token"].as_str().expect("token").to_string();
+    let tenant_id = r.json["id"].as_str().expect("tenant id").to_string();
     let en = create(&c, 0, &token, "/v1/entities", json!({"label": "web"})).await;
     let check = json!({
         "label": "home", "type": "remote.http", "period": 2, "timeout": 1,
@@ -83,14 +199,21 @@ async fn an_outage_is_recorded_once_and_survives_the_evaluator_dying() {
         "monitoring_zones_poll": ["r1", "r2", "r3"], "target_hostname": "127.0.0.1",
     });
     let ch = create(&c, 1, &token, &format!("/v1/entities/{en}/checks"), check).await;
-    let np = create(
-        &c,
-        2,
-        &token,
-        "/v1/notification_plans",
-        json!({"label": "p"}),
-    )
-    .await;
+    let (hook_port, hooks) = receiver().await;
+    let hook = json!({"label": "hook", "type": "webhook",
+        "details": {"url": format!("http://127.0.0.1:{hook_port}/hook"), "secret": SECRET}});
+    let nt = create(&c, 2, &token, "/v1/notifications", hook).await;
+    let plan = json!({"label": "p", "critical_state": [nt], "ok_state": [nt]});
+    let np = create(&c, 2, &token, "/v1/notification_plans", plan).await;
+    // A test send reaches the receiver, signed.
+    let test = format!("/v1/notifications/{nt}/test");
+    let r = crate::api_util::req(&c, 1, Method::POST, &test, &token, None).await;
+    assert_eq!(
+        (r.status, r.json["status"].as_str()),
+        (200, Some("sent")),
+        "{}",
+        r.json
+    );
     let criteria = "if (metric['code'] != '200') { return new AlarmStatus(CRITICAL, 'code #{code}'); }\nreturn new AlarmStatus(OK);";
     let body =
         json!({"label": "up", "check_id": ch, "criteria": criteria, "notification_plan_id": np});
@@ -160,4 +283,55 @@ async fn an_outage_is_recorded_once_and_survives_the_evaluator_dying() {
     assert_eq!(states, ["OK", "CRITICAL", "OK"], "{log:?}");
     let seqs: Vec<u64> = log.iter().filter_map(|e| e["seq"].as_u64()).collect();
     assert_eq!(seqs, [3, 2, 1]);
+
+    // Every transition was delivered, signed, with its stable event id; a failover may repeat
+    // one delivery (same event id) but never invents another.
+    let want: Vec<String> = [(1, "OK"), (2, "CRITICAL"), (3, "OK")]
+        .iter()
+        .map(|(seq, st)| format!("{tenant_id}:{en}:{al}:{ch}:{seq}:{st}"))
+        .collect();
+    let got = wait_for("every transition delivered", WAIT, || async {
+        let hooks = hooks.lock().expect("hooks").clone();
+        want.iter()
+            .all(|w| hooks.iter().any(|h| h.id == *w))
+            .then_some(hooks)
+    })
+    .await;
+    let alarm_hooks: Vec<&Hook> = got.iter().filter(|h| !h.id.starts_with("test:")).collect();
+    assert!(
+        alarm_hooks.iter().all(|h| h.signature_ok),
+        "{alarm_hooks:?}"
+    );
+    assert!(
+        alarm_hooks.iter().all(|h| want.contains(&h.id)),
+        "{alarm_hooks:?}"
+    );
+    assert!(
+        alarm_hooks.len() <= want.len() + 1,
+        "at most one repeat per failover: {alarm_hooks:?}"
+    );
+    let crit = alarm_hooks
+        .iter()
+        .find(|h| h.id.ends_with(":2:CRITICAL"))
+        .expect("critical");
+    assert_eq!(crit.body["state"], "CRITICAL", "{:?}", crit.body);
+    assert_eq!(crit.body["previous_state"], "OK", "{:?}", crit.body);
+    assert!(
+        got.iter()
+            .any(|h| h.id.starts_with("test:") && h.signature_ok),
+        "test send"
+    );
+    // The notification history shows them as sent.
+    let path = format!("/v1/entities/{en}/alarms/{al}/notification_history");
+    let sent = wait_for("delivery records", WAIT, || async {
+        let r = c.call(alive, Method::GET, &path, &token, None, &[]).await?;
+        let v = r.json["values"].as_array()?.clone();
+        (v.len() >= 3 && v.iter().all(|d| d["status"] == "sent")).then_some(v)
+    })
+    .await;
+    assert!(
+        sent.iter()
+            .all(|d| d["type"] == "webhook" && d["attempts"].as_u64() >= Some(1)),
+        "{sent:?}"
+    );
 }
