@@ -50,24 +50,42 @@ pub const LATENCY_BUCKETS_S: [f64; 14] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// A latency histogram with fixed buckets (`LATENCY_BUCKETS_S`), lock-free.
-#[derive(Debug, Default)]
+/// A latency histogram with fixed bucket bounds (`LATENCY_BUCKETS_S` unless given), lock-free.
+#[derive(Debug)]
 pub struct Histogram {
-    buckets: [AtomicU64; LATENCY_BUCKETS_S.len()],
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
     count: AtomicU64,
     /// Sum of observations in microseconds.
     sum_us: AtomicU64,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::with_bounds(&LATENCY_BUCKETS_S)
+    }
+}
+
 impl Histogram {
+    /// A histogram over `bounds` (upper bounds in seconds, ascending).
+    pub fn with_bounds(bounds: &'static [f64]) -> Histogram {
+        debug_assert!(bounds.windows(2).all(|w| w[0] < w[1]), "ascending bounds");
+        Histogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
     pub fn observe(&self, d: std::time::Duration) {
         let s = d.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS_S.iter().position(|b| s <= *b) {
+        if let Some(i) = self.bounds.iter().position(|b| s <= *b) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
     pub fn count(&self) -> u64 {
@@ -78,7 +96,7 @@ impl Histogram {
     pub fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cumulative = 0;
-        for (b, n) in LATENCY_BUCKETS_S.iter().zip(&self.buckets) {
+        for (b, n) in self.bounds.iter().zip(&self.buckets) {
             cumulative += n.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
         }

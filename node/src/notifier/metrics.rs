@@ -3,8 +3,7 @@
 //! format for `/metrics`.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::metrics::{Counter, metric, sample};
 
@@ -31,40 +30,20 @@ impl Gauge {
     }
 }
 
-/// A cumulative histogram over `LATENCY_BUCKETS_S`.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; LATENCY_BUCKETS_S.len()],
-    count: AtomicU64,
-    sum_us: AtomicU64,
+/// The delivery latency histogram, over `LATENCY_BUCKETS_S` (deliveries retry for minutes).
+#[derive(Debug)]
+pub struct Histogram(crate::metrics::Histogram);
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram(crate::metrics::Histogram::with_bounds(&LATENCY_BUCKETS_S))
+    }
 }
 
-impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS_S.iter().position(|b| s <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, n) in LATENCY_BUCKETS_S.iter().zip(&self.buckets) {
-            cumulative += n.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count();
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+impl std::ops::Deref for Histogram {
+    type Target = crate::metrics::Histogram;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
