@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node (with no flags: a one-node cluster on 127.0.0.1:7070, data in ./meridian-data).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Operate the cluster through one of its nodes.
     #[command(subcommand)]
     Cluster(ClusterCmd),
@@ -77,6 +77,18 @@ struct ServeArgs {
     /// Burst of that rate.
     #[arg(long, env = "MERIDIAN_RATE_LIMIT_BURST")]
     rate_limit_burst: Option<f64>,
+    /// Most open connections; one more is answered 503 and closed [default: 4096].
+    #[arg(long, env = "MERIDIAN_CONNECTIONS_MAX")]
+    connections_max: Option<usize>,
+    /// Time a client has to send a request head, ms [default: 10000].
+    #[arg(long, env = "MERIDIAN_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
+    /// An API request not answered in this many ms gets 503 (not peer calls) [default: 60000].
+    #[arg(long, env = "MERIDIAN_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
+    /// Close a connection without traffic or running request after this many ms [default: 120000].
+    #[arg(long, env = "MERIDIAN_IDLE_TIMEOUT_MS")]
+    idle_timeout_ms: Option<u64>,
     /// Log as JSON lines.
     #[arg(long, env = "MERIDIAN_LOG_JSON", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     log_json: bool,
@@ -111,7 +123,11 @@ impl ServeArgs {
             rate_limit_per_sec,
             rate_limit_burst,
             min_check_period_s,
-            polls_in_flight_max
+            polls_in_flight_max,
+            connections_max,
+            header_read_timeout_ms,
+            request_timeout_ms,
+            idle_timeout_ms
         );
         if !self.allow_targets.is_empty() {
             c.allow_targets = self.allow_targets;
@@ -175,9 +191,9 @@ enum ClusterCmd {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let command = cli.command.unwrap_or(Command::Serve(Box::default()));
     let result = match command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Cluster(cmd) => crate::cli_client::cluster(cmd_into(cmd)),
         Command::Tenant(cmd) => crate::cli_tenant::main(cmd),
     };

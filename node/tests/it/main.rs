@@ -4,6 +4,7 @@
 mod alarms;
 mod api_hygiene;
 mod api_idempotency;
+mod api_limits;
 mod api_openapi;
 mod api_resources;
 mod api_secrets;
