@@ -24,6 +24,7 @@ mod resource;
 pub mod results;
 pub mod secrets;
 mod suppressions;
+mod tenant_lifecycle;
 mod tenants;
 mod views;
 
@@ -60,6 +61,7 @@ pub fn router(node: AppState) -> Router<()> {
         .merge(openapi::routes())
         .merge(cluster::routes())
         .merge(tenants::routes())
+        .merge(tenant_lifecycle::routes())
         .merge(entities::routes())
         .merge(checks::routes())
         .merge(alarms::routes())
