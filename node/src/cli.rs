@@ -35,25 +35,34 @@ struct ServeArgs {
     /// TOML config file (flags and MERIDIAN_* env win over it).
     #[arg(long, env = "MERIDIAN_CONFIG")]
     config: Option<PathBuf>,
+    /// This node's id, at least 1 [default: 1, or reserved from the cluster with --join].
     #[arg(long, env = "MERIDIAN_NODE_ID")]
     node_id: Option<u64>,
+    /// Region (monitoring zone) of this node: letters, digits, '-', '_' [default: local].
     #[arg(long, env = "MERIDIAN_REGION")]
     region: Option<String>,
+    /// Address for the HTTP API and node-to-node gRPC, one port [default: 127.0.0.1:7070].
     #[arg(long, env = "MERIDIAN_LISTEN")]
     listen: Option<String>,
+    /// Address other nodes and clients use to reach this node [default: the bound listen
+    /// address; required when listening on a wildcard address].
     #[arg(long, env = "MERIDIAN_ADVERTISE")]
     advertise: Option<String>,
+    /// Data directory, created private (0700) [default: ./meridian-data].
     #[arg(long, env = "MERIDIAN_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Members to ask for admission, comma separated.
+    /// Members to ask for admission when this node is new, comma separated host:port.
     #[arg(long, env = "MERIDIAN_JOIN", value_delimiter = ',')]
     join: Vec<String>,
+    /// Operator token shared by the nodes of one cluster, at least 16 characters [default:
+    /// <data-dir>/admin-token, generated and printed once on first start].
     #[arg(long, env = "MERIDIAN_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
-    /// Initialise a one-node cluster on first start.
+    /// Initialise a one-node cluster on first start [default: off, on with no flags at all].
     #[arg(long, env = "MERIDIAN_BOOTSTRAP", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     bootstrap: bool,
-    /// Let pollers reach loopback, link-local and private addresses.
+    /// Let pollers reach loopback, link-local and private addresses [default: off, on with no
+    /// flags at all].
     #[arg(long, env = "MERIDIAN_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     allow_private_targets: bool,
     /// Networks pollers may reach although the address policy refuses them (CIDRs, comma separated).
@@ -78,18 +87,31 @@ struct ServeArgs {
     /// Most notification attempts at once on this node [default: 64].
     #[arg(long, env = "MERIDIAN_DELIVERIES_IN_FLIGHT_MAX")]
     deliveries_in_flight_max: Option<usize>,
-    /// Take a snapshot after this many applied entries (at least as many as the state has records).
+    /// Take a snapshot after this many applied entries (at least as many as the state has
+    /// records) [default: 20000].
     #[arg(long, env = "MERIDIAN_SNAPSHOT_EVERY")]
     snapshot_every: Option<u64>,
-    /// Most voters; other members are learners.
+    /// Most voters, 1..=9; other members are learners [default: 5].
     #[arg(long, env = "MERIDIAN_MAX_VOTERS")]
     max_voters: Option<usize>,
-    /// Requests per second per tenant token per node.
+    /// Requests per second per tenant token per node [default: 1000].
     #[arg(long, env = "MERIDIAN_RATE_LIMIT_PER_SEC")]
     rate_limit_per_sec: Option<f64>,
-    /// Burst of that rate.
+    /// Burst of that rate, requests [default: 2000].
     #[arg(long, env = "MERIDIAN_RATE_LIMIT_BURST")]
     rate_limit_burst: Option<f64>,
+    /// Most open connections; one more is answered 503 and closed [default: 4096].
+    #[arg(long, env = "MERIDIAN_CONNECTIONS_MAX")]
+    connections_max: Option<usize>,
+    /// Time a client has to send a request head, ms [default: 10000].
+    #[arg(long, env = "MERIDIAN_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
+    /// An API request not answered in this many ms gets 503 (not peer calls) [default: 60000].
+    #[arg(long, env = "MERIDIAN_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
+    /// Close a connection without traffic or running request after this many ms [default: 120000].
+    #[arg(long, env = "MERIDIAN_IDLE_TIMEOUT_MS")]
+    idle_timeout_ms: Option<u64>,
     /// Log as JSON lines.
     #[arg(long, env = "MERIDIAN_LOG_JSON", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     log_json: bool,
@@ -126,7 +148,11 @@ impl ServeArgs {
             min_check_period_s,
             polls_in_flight_max,
             delivery_give_up_s,
-            deliveries_in_flight_max
+            deliveries_in_flight_max,
+            connections_max,
+            header_read_timeout_ms,
+            request_timeout_ms,
+            idle_timeout_ms
         );
         c.smtp_url = self.smtp_url.or(c.smtp_url);
         c.smtp_from = self.smtp_from.or(c.smtp_from);
@@ -255,5 +281,34 @@ fn cmd_into(cmd: ClusterCmd) -> crate::cli_client::ClusterOp {
         ClusterCmd::Status { target, output } => O::Status(t(target), output),
         ClusterCmd::Add { target, new, voter } => O::Add(t(target), new, voter),
         ClusterCmd::Remove { target, id } => O::Remove(t(target), id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every `serve` flag says what it does in `--help`, and every one with a value a user may
+    /// leave out names its default (regression test of "Docs a user can reach").
+    #[test]
+    fn every_serve_flag_has_a_description_and_a_default() {
+        let cmd = super::Cli::command();
+        let serve = cmd.find_subcommand("serve").expect("serve");
+        let mut seen = 0;
+        for arg in serve.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            seen += 1;
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.len() > 10, "--{id} has no description");
+            let needs_default = !matches!(id, "config" | "join" | "allow_targets" | "log_json");
+            assert!(
+                !needs_default || help.contains("default"),
+                "--{id} does not name its default: {help}"
+            );
+        }
+        assert!(seen >= 20, "only {seen} serve flags");
     }
 }

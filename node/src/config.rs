@@ -80,6 +80,18 @@ pub struct Config {
     pub rate_limit_per_sec: f64,
     /// Burst size of that rate (requests). Default 2000.
     pub rate_limit_burst: f64,
+    /// Most open connections on the listener; one more is answered 503 and closed. Default
+    /// 4096 (`listener::CONNECTIONS_DEFAULT`), at most `listener::CONNECTIONS_MAX`.
+    pub connections_max: usize,
+    /// Time a client has to send a request head, in ms (also the longest wait for the next
+    /// request on an HTTP/1 keep-alive connection). Default 10000.
+    pub header_read_timeout_ms: u64,
+    /// A public API request not answered within this many ms gets 503. Peer gRPC calls and
+    /// test-check have bounds of their own. Default 60000.
+    pub request_timeout_ms: u64,
+    /// A connection with no traffic and no request running is closed after this many ms.
+    /// Default 120000.
+    pub idle_timeout_ms: u64,
     /// Log as JSON lines.
     pub log_json: bool,
 }
@@ -116,6 +128,11 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             rate_limit_per_sec: crate::http::rate_limit::RATE_LIMIT_PER_SEC,
             rate_limit_burst: crate::http::rate_limit::RATE_LIMIT_BURST,
+            connections_max: crate::listener::CONNECTIONS_DEFAULT,
+            header_read_timeout_ms: crate::listener::HEADER_READ_TIMEOUT_DEFAULT.as_millis() as u64,
+            request_timeout_ms: crate::http::request_timeout::REQUEST_TIMEOUT_DEFAULT.as_millis()
+                as u64,
+            idle_timeout_ms: crate::listener::IDLE_TIMEOUT_DEFAULT.as_millis() as u64,
             log_json: false,
         }
     }
@@ -208,6 +225,14 @@ impl Config {
             ));
         }
         self.validate_notifier()?;
+        if !(1..=crate::listener::CONNECTIONS_MAX).contains(&self.connections_max) {
+            return bad(format!(
+                "connections-max: {} must be 1..={}",
+                self.connections_max,
+                crate::listener::CONNECTIONS_MAX
+            ));
+        }
+        self.validate_timeouts()?;
         if self.snapshot_every == 0 {
             return bad("snapshot-every: must be at least 1".into());
         }
@@ -263,6 +288,22 @@ impl Config {
         }
     }
 
+    fn validate_timeouts(&self) -> Result<()> {
+        use crate::listener::{TIMEOUT_MS_MAX, TIMEOUT_MS_MIN};
+        for (name, v) in [
+            ("header-read-timeout-ms", self.header_read_timeout_ms),
+            ("request-timeout-ms", self.request_timeout_ms),
+            ("idle-timeout-ms", self.idle_timeout_ms),
+        ] {
+            if !(TIMEOUT_MS_MIN..=TIMEOUT_MS_MAX).contains(&v) {
+                return Err(Error::Config(format!(
+                    "{name}: {v} must be {TIMEOUT_MS_MIN}..={TIMEOUT_MS_MAX}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The bounds the API puts on checks.
     pub fn check_limits(&self) -> crate::spec::CheckLimits {
         crate::spec::CheckLimits {
@@ -307,6 +348,16 @@ mod tests {
             ),
             (Box::new(|c| c.join = vec!["x:0".into()]), "join:"),
             (Box::new(|c| c.node_id = Some(0)), "node-id:"),
+            (Box::new(|c| c.connections_max = 0), "connections-max:"),
+            (
+                Box::new(|c| c.header_read_timeout_ms = 99),
+                "header-read-timeout-ms:",
+            ),
+            (
+                Box::new(|c| c.request_timeout_ms = 3_600_001),
+                "request-timeout-ms:",
+            ),
+            (Box::new(|c| c.idle_timeout_ms = 0), "idle-timeout-ms:"),
             (Box::new(|c| c.region = "a b".into()), "region:"),
             (Box::new(|c| c.max_voters = 0), "max-voters:"),
             (

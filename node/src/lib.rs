@@ -13,6 +13,7 @@ pub mod datadir;
 pub mod error;
 pub mod evaluator;
 pub mod http;
+pub mod listener;
 pub mod liveness;
 pub mod metrics;
 pub mod node;

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::serve::ListenerExt;
 use meridian_raft::network::{Network, Peers};
 use meridian_raft::{LogStore, Raft, StateMachine};
 use openraft::SnapshotPolicy;
@@ -158,22 +157,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         node.clone(),
         http::count_status,
     ));
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let stop = async move {
-            let _ = server_stop.changed().await;
-        };
-        // Small request/response messages (Raft appends, API calls) must not wait for Nagle's
-        // algorithm to meet the peer's delayed ACK: that costs ~40 ms per round trip.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-    });
+    let limits = crate::listener::Limits {
+        connections_max: cfg.connections_max,
+        header_read_timeout: Duration::from_millis(cfg.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(cfg.idle_timeout_ms),
+    };
+    let server = tokio::spawn(crate::listener::serve(
+        listener,
+        app,
+        limits,
+        stop_rx.clone(),
+    ));
     tracing::info!(node_id = id, %advertise, region = %cfg.region, "listening");
 
     let initialized = raft

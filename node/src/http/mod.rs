@@ -7,6 +7,7 @@
 mod alarm_views;
 mod alarms;
 mod auth;
+pub mod auth_limit;
 mod body;
 mod checks;
 mod cluster;
@@ -18,10 +19,12 @@ pub mod openapi;
 mod openapi_schemas;
 mod ops;
 pub mod rate_limit;
+pub mod request_timeout;
 mod resource;
 pub mod results;
 pub mod secrets;
 mod suppressions;
+mod tenant_lifecycle;
 mod tenants;
 mod views;
 
@@ -58,6 +61,7 @@ pub fn router(node: AppState) -> Router<()> {
         .merge(openapi::routes())
         .merge(cluster::routes())
         .merge(tenants::routes())
+        .merge(tenant_lifecycle::routes())
         .merge(entities::routes())
         .merge(checks::routes())
         .merge(alarms::routes())
@@ -71,7 +75,15 @@ pub fn router(node: AppState) -> Router<()> {
             limiter,
             rate_limit::limit,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(auth_limit::AuthFailureLimiter::default()),
+            auth_limit::limit,
+        ))
         .layer(axum::middleware::from_fn(hygiene::check))
+        .layer(axum::middleware::from_fn_with_state(
+            std::time::Duration::from_millis(node.cfg.request_timeout_ms),
+            request_timeout::limit,
+        ))
         .with_state(node)
 }
 

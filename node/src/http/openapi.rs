@@ -36,7 +36,7 @@ pub struct DocRoute {
     pub schema: Option<&'static str>,
 }
 
-const FIXED: [(&str, &str, &str, Auth); 22] = [
+const FIXED: [(&str, &str, &str, Auth); 25] = [
     ("GET", "/healthz", "process alive", Auth::None),
     (
         "GET",
@@ -83,6 +83,24 @@ const FIXED: [(&str, &str, &str, Auth); 22] = [
         "POST",
         "/v1/tenants",
         "create a tenant; its token is shown once",
+        Auth::Admin,
+    ),
+    (
+        "DELETE",
+        "/v1/tenants/{id}",
+        "delete a tenant: its objects and tokens at once, its series later",
+        Auth::Admin,
+    ),
+    (
+        "POST",
+        "/v1/tenants/{id}/tokens",
+        "issue another token to a tenant (at most 5 held); shown once",
+        Auth::Admin,
+    ),
+    (
+        "DELETE",
+        "/v1/tenants/{id}/tokens/{token_id}",
+        "revoke one of a tenant's tokens (not its last)",
         Auth::Admin,
     ),
     (
@@ -269,6 +287,7 @@ mod tests {
             include_str!("ops.rs"),
             include_str!("cluster.rs"),
             include_str!("tenants.rs"),
+            include_str!("tenant_lifecycle.rs"),
             include_str!("views.rs"),
             include_str!("results.rs"),
             include_str!("alarm_views.rs"),

@@ -75,6 +75,16 @@ impl RateLimiter {
         Err(Duration::from_secs_f64((1.0 - b.tokens) / self.rate))
     }
 
+    /// How long until `key` has a whole request at `now`, without taking one; `None` when it
+    /// has one already (an unknown key has a full bucket).
+    pub fn wait(&self, key: [u8; 32], now: Instant) -> Option<Duration> {
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let b = buckets.get(&key)?;
+        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+        let tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+        (tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - tokens) / self.rate))
+    }
+
     /// Drops every bucket that has refilled (forgetting it changes nothing), or else the least
     /// recently used one.
     fn evict(&self, buckets: &mut HashMap<[u8; 32], Bucket>, now: Instant) {
@@ -164,6 +174,28 @@ mod tests {
             "another token has its own bucket"
         );
         assert!(l.take([1; 32], t0 + Duration::from_millis(100)).is_ok());
+    }
+
+    #[test]
+    fn wait_looks_without_taking() {
+        let l = RateLimiter::new(10.0, 2.0, 100);
+        let t0 = Instant::now();
+        assert_eq!(
+            l.wait([1; 32], t0),
+            None,
+            "an unknown key has a full bucket"
+        );
+        assert!(l.take([1; 32], t0).is_ok());
+        assert_eq!(l.wait([1; 32], t0), None);
+        assert!(l.take([1; 32], t0).is_ok());
+        for _ in 0..3 {
+            let w = l.wait([1; 32], t0).expect("empty");
+            assert!(
+                w > Duration::ZERO && w <= Duration::from_millis(100),
+                "{w:?}"
+            );
+        }
+        assert_eq!(l.wait([1; 32], t0 + Duration::from_millis(100)), None);
     }
 
     /// The middleware on a real listener: past the burst a tenant token gets 429 with

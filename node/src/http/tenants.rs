@@ -64,7 +64,8 @@ async fn create(
             } else {
                 serde_json::Value::String(token)
             };
-            let body = serde_json::json!({"id": t.id, "name": t.name, "token": token, "created_at": t.created_at_ms});
+            let token_id = meridian_raft::model::TokenRecord::id_of(&t.token_hash);
+            let body = serde_json::json!({"id": t.id, "name": t.name, "token": token, "token_id": token_id, "created_at": t.created_at_ms});
             let location = format!("/v1/tenants/{}", t.id);
             Ok((
                 StatusCode::CREATED,
@@ -91,7 +92,10 @@ async fn list(
         s.tenants()
             .filter(|t| marker.is_none_or(|m| t.id.as_str() > m))
             .take(limit + 1)
-            .map(|t| serde_json::json!({"id": t.id, "name": t.name, "created_at": t.created_at_ms}))
+            .map(|t| {
+                let tokens: Vec<_> = t.token_list().iter().map(|k| serde_json::json!({"id": k.id, "created_at": k.created_at_ms})).collect();
+                serde_json::json!({"id": t.id, "name": t.name, "created_at": t.created_at_ms, "tokens": tokens})
+            })
             .collect()
     });
     Ok(axum::Json(page(values, limit, marker, |v| v["id"].as_str())).into_response())

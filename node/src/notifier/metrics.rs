@@ -160,6 +160,7 @@ impl NotifierMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn renders_counts_and_cumulative_buckets() {

@@ -27,6 +27,8 @@ async fn create_all(c: &TestCluster, w: usize, token: &str) -> Objects {
     let check = json!({
         "label": "tcp", "type": "remote.tcp", "details": {"port": 80}, "period": 30,
         "monitoring_zones_poll": ["r1", "r2", "r3"], "target_alias": "web",
+        // Not polled, so its alarm stays UNKNOWN whatever the test's timing.
+        "disabled": true,
     });
     let ch = create(c, w, token, &format!("/v1/entities/{en}/checks"), check).await;
     let hook = json!({"label": "hook", "type": "webhook", "details": {"url": "http://hooks.example.com/x", "secret": "0123456789abcdef"}});
@@ -99,7 +101,8 @@ async fn read_back_and_update(c: &TestCluster, w: usize, r: usize, token: &str, 
         );
     }
     let alarm = req(c, r, Method::GET, &objects.paths[2], token, None).await;
-    assert_eq!(alarm.json["state"], "UNKNOWN");
+    assert_eq!(alarm.json["state"], "UNKNOWN", "{}", alarm.json);
+    assert_eq!(alarm.json["seq"], 0, "{}", alarm.json);
     assert!(
         alarm.json.get("_criteria_ast").is_none(),
         "internal fields stay internal"

@@ -4,9 +4,11 @@
 mod alarms;
 mod api_hygiene;
 mod api_idempotency;
+mod api_limits;
 mod api_openapi;
 mod api_resources;
 mod api_secrets;
+mod api_tenants;
 mod api_util;
 mod api_validation;
 mod cluster_core;

@@ -138,6 +138,14 @@ fn apply_op(state: &mut ConfigState, index: u64, at_ms: i64, op: &Op) -> Command
             name,
             token_hash,
         } => create_tenant(state, at_ms, id, name, token_hash),
+        Op::DeleteTenant { id } => super::tenants::delete(state, at_ms, id),
+        Op::AddTenantToken { tenant, token_hash } => {
+            super::tenants::add_token(state, at_ms, tenant, token_hash)
+        }
+        Op::RevokeTenantToken { tenant, token_id } => {
+            super::tenants::revoke_token(state, tenant, token_id)
+        }
+        Op::ForgetDroppedTenant { id } => super::tenants::forget(state, id),
         Op::PutObject {
             tenant,
             kind,
@@ -259,7 +267,11 @@ fn create_tenant(
     name: &str,
     token_hash: &str,
 ) -> CommandResult {
-    if state.tenants.values().any(|t| t.name == name) {
+    if state
+        .tenants
+        .values()
+        .any(|t| t.name == name && t.deleted_at_ms.is_none())
+    {
         return refused(
             K::Conflict,
             format!("a tenant named {name:?} already exists"),
@@ -273,6 +285,12 @@ fn create_tenant(
         name: name.to_string(),
         token_hash: token_hash.to_string(),
         created_at_ms: at_ms,
+        tokens: vec![super::records::TokenRecord {
+            id: super::records::TokenRecord::id_of(token_hash),
+            token_hash: token_hash.to_string(),
+            created_at_ms: at_ms,
+        }],
+        deleted_at_ms: None,
     };
     state.insert_tenant(t.clone());
     state.touch(StateKey::Tenant(id.to_string()));
@@ -313,7 +331,7 @@ fn check_put(state: &ConfigState, p: &Put<'_>, exists: bool) -> Option<CommandRe
 }
 
 fn put_object(state: &mut ConfigState, index: u64, at_ms: i64, p: Put<'_>) -> CommandResult {
-    if !state.tenants.contains_key(p.tenant) {
+    if state.tenant(p.tenant).is_none() {
         return refused(K::NotFound, format!("tenant {} does not exist", p.tenant));
     }
     if let Some(parent) = p.parent

@@ -58,6 +58,15 @@ pub enum Op {
         name: String,
         token_hash: String,
     },
+    /// Deletes a tenant: its tokens stop working and its objects are removed; the record stays
+    /// as dropped until `ForgetDroppedTenant`.
+    DeleteTenant { id: String },
+    /// Adds a token to a tenant (at most `TOKENS_PER_TENANT_MAX`).
+    AddTenantToken { tenant: String, token_hash: String },
+    /// Revokes one of a tenant's tokens; the last one cannot be revoked.
+    RevokeTenantToken { tenant: String, token_id: String },
+    /// The series store dropped a deleted tenant's series: forget the tenant.
+    ForgetDroppedTenant { id: String },
     PutObject {
         tenant: String,
         kind: ObjectKind,
@@ -124,6 +133,10 @@ impl Op {
             Op::SetMemberStatus { .. } => "set_member_status",
             Op::ReserveNodeId => "reserve_node_id",
             Op::CreateTenant { .. } => "create_tenant",
+            Op::DeleteTenant { .. } => "delete_tenant",
+            Op::AddTenantToken { .. } => "add_tenant_token",
+            Op::RevokeTenantToken { .. } => "revoke_tenant_token",
+            Op::ForgetDroppedTenant { .. } => "forget_dropped_tenant",
             Op::PutObject { .. } => "put_object",
             Op::DeleteObject { .. } => "delete_object",
             Op::AlarmTransition { .. } => "alarm_transition",

@@ -7,6 +7,7 @@ mod apply;
 mod command;
 mod records;
 mod state;
+mod tenants;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -15,6 +16,8 @@ mod tests_bounds;
 mod tests_idem;
 #[cfg(test)]
 mod tests_refs;
+#[cfg(test)]
+mod tests_tenants;
 
 pub use apply::{REFERRERS_SHOWN_MAX, apply};
 pub use command::{
@@ -22,9 +25,12 @@ pub use command::{
 };
 pub use records::{
     AlarmStateRecord, ClusterInfo, DeliveryFacts, DeliveryRecord, MemberRecord, ObjectKind,
-    ObjectRecord, TenantRecord,
+    ObjectRecord, TenantRecord, TokenRecord,
 };
 pub use state::{ConfigState, Image, StateKey};
+
+/// Most working tokens a tenant holds at once (so a token can be rotated without downtime).
+pub const TOKENS_PER_TENANT_MAX: usize = 5;
 
 /// How long a request id is remembered for exactly-once retries (by proposer time).
 pub const REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;

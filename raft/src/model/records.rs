@@ -27,9 +27,49 @@ pub struct MemberRecord {
 pub struct TenantRecord {
     pub id: String,
     pub name: String,
-    /// Hex SHA-256 of the tenant's API token; the token itself is never stored.
+    /// Hex SHA-256 of the token the tenant was created with (the create answer compares it);
+    /// whether that token still works is `tokens`. No token itself is ever stored.
     pub token_hash: String,
     pub created_at_ms: i64,
+    /// The tenant's working tokens, oldest first (at most `TOKENS_PER_TENANT_MAX`). Empty in
+    /// records written before tokens could be rotated: then `token_hash` is the one token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<TokenRecord>,
+    /// Set when the tenant was deleted: its objects and tokens are gone, and the record stays
+    /// (listed by `ConfigState::tenants_dropped`) until the series store reports its series
+    /// dropped with `Op::ForgetDroppedTenant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at_ms: Option<i64>,
+}
+
+impl TenantRecord {
+    /// The working tokens, including the creation token of an older record.
+    pub fn token_list(&self) -> Vec<TokenRecord> {
+        if self.tokens.is_empty() && self.deleted_at_ms.is_none() {
+            return vec![TokenRecord {
+                id: TokenRecord::id_of(&self.token_hash),
+                token_hash: self.token_hash.clone(),
+                created_at_ms: self.created_at_ms,
+            }];
+        }
+        self.tokens.clone()
+    }
+}
+
+/// One API token of a tenant, by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// `tk` and the first 16 hex digits of the hash: names the token without revealing it.
+    pub id: String,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    pub created_at_ms: i64,
+}
+
+impl TokenRecord {
+    pub fn id_of(token_hash: &str) -> String {
+        format!("tk{}", token_hash.get(..16).unwrap_or(token_hash))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

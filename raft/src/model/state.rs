@@ -304,8 +304,16 @@ impl ConfigState {
         self.delivery_age.insert((d.at_ms, key));
     }
 
+    /// Inserts or replaces a tenant, keeping the token index in step.
     pub(crate) fn insert_tenant(&mut self, t: TenantRecord) {
-        self.tokens.insert(t.token_hash.clone(), t.id.clone());
+        if let Some(old) = self.tenants.get(&t.id) {
+            for k in old.token_list() {
+                self.tokens.remove(&k.token_hash);
+            }
+        }
+        for k in t.token_list() {
+            self.tokens.insert(k.token_hash, t.id.clone());
+        }
         self.tenants.insert(t.id.clone(), t);
     }
 
@@ -454,11 +462,18 @@ impl ConfigState {
     pub fn is_removed(&self, id: u64) -> bool {
         self.removed.contains(&id)
     }
+    /// The tenants that exist (not deleted).
     pub fn tenants(&self) -> impl Iterator<Item = &TenantRecord> {
-        self.tenants.values()
+        self.tenants.values().filter(|t| t.deleted_at_ms.is_none())
     }
+    /// Deleted tenants whose series the series store has yet to drop (it reports each with
+    /// `Op::ForgetDroppedTenant`).
+    pub fn tenants_dropped(&self) -> impl Iterator<Item = &TenantRecord> {
+        self.tenants.values().filter(|t| t.deleted_at_ms.is_some())
+    }
+    /// A tenant that exists (not deleted).
     pub fn tenant(&self, id: &str) -> Option<&TenantRecord> {
-        self.tenants.get(id)
+        self.tenants.get(id).filter(|t| t.deleted_at_ms.is_none())
     }
     /// The tenant whose token hashes to `token_hash`.
     pub fn tenant_by_token_hash(&self, token_hash: &str) -> Option<&TenantRecord> {
