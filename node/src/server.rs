@@ -109,6 +109,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let pollers = Arc::new(crate::poller::Pollers::new(crate::poller::node_probes(
         &cfg,
     )));
+    let series_dir = dir.root().join("series");
+    let series = tokio::task::spawn_blocking(move || crate::series::Series::open(&series_dir))
+        .await
+        .map_err(|e| Error::Internal(format!("opening series store: {e}")))??;
+    let series = Arc::new(series);
     let node = Arc::new(Node {
         id,
         cfg: cfg.clone(),
@@ -122,6 +127,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         placement,
         pollers: pollers.clone(),
         evaluators: Default::default(),
+        series: series.clone(),
         test_check_limiter: crate::http::rate_limit::RateLimiter::new(
             crate::http::results::TEST_CHECKS_PER_MINUTE / 60.0,
             crate::http::results::TEST_CHECKS_PER_MINUTE,
@@ -203,6 +209,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         poller_stop,
     ));
     let (forward, evaluator) = crate::evaluator::spawn(&node, &evaluator_stop);
+    let check_metrics = crate::series::checks::spawn(&node, evaluator_stop.clone());
 
     let fatal = tokio::select! {
         _ = shutdown => None,
@@ -218,6 +225,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let _ = pollers.await;
     let _ = forward.await;
     let _ = evaluator.await;
+    let _ = check_metrics.await;
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || series.close()).await {
+        tracing::error!(error = %e, "closing the series store");
+    }
     let _ = raft.shutdown().await;
     sm.flush()?;
     match fatal {

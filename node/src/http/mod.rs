@@ -7,9 +7,11 @@
 mod alarms;
 mod auth;
 mod body;
+mod check_metrics;
 mod checks;
 mod cluster;
 mod entities;
+pub mod metrics_api;
 mod notifications;
 pub mod openapi;
 mod openapi_schemas;
@@ -60,6 +62,8 @@ pub fn router(node: AppState) -> Router<()> {
         .merge(suppressions::routes())
         .merge(views::routes())
         .merge(results::routes())
+        .merge(metrics_api::routes())
+        .merge(check_metrics::routes())
         .layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::limit,

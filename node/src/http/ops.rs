@@ -193,6 +193,7 @@ async fn metrics(State(node): State<AppState>) -> impl IntoResponse {
         u8::from(node.has_quorum_contact()),
     );
     node.pollers.render_metrics(&mut out);
+    node.series.render_metrics(&mut out);
     node.evaluators
         .metrics
         .render(&mut out, &node.evaluators.intake);
