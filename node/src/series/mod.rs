@@ -4,12 +4,14 @@
 //! Architecture invariant: only this module calls the engine (`meridian-tsdb`), and always from
 //! `spawn_blocking`; the engine knows nothing of placement, gRPC or HTTP.
 //! Architecture invariant: one copy of each series for now: the first series replica of its
-//! shard (`plan::shard`) owns it, and every node routes writes and reads to that owner.
+//! shard (`plan::shard`) owns it, with every member taken as up (`owners`), and every node
+//! routes writes and reads to that owner.
 //! Architecture invariant: a write is answered only after the owner's engine made it durable.
 
 pub mod checks;
 mod local;
 pub mod metrics;
+pub mod owners;
 pub mod plan;
 pub mod remote;
 pub mod remote_write;
@@ -32,6 +34,8 @@ use crate::error::{Error, Result};
 pub struct Series {
     engine: RwLock<Option<Arc<Engine>>>,
     pub metrics: SeriesMetrics,
+    /// Series owners by shard (liveness-blind, see `owners`).
+    pub owners: owners::Owners,
 }
 
 /// An engine error as the node reports it: bad input names its field (400), a closed engine
@@ -54,6 +58,7 @@ impl Series {
         Ok(Series {
             engine: RwLock::new(Some(Arc::new(engine))),
             metrics: SeriesMetrics::default(),
+            owners: owners::Owners::default(),
         })
     }
 

@@ -70,7 +70,7 @@ fn chunks(items: Vec<SeriesPoints>) -> Vec<Vec<SeriesPoints>> {
 
 impl SeriesRoute<'_> {
     fn owner_of(&self, key: &SeriesKey) -> Result<(u32, u64)> {
-        let a = self.placement.assignment();
+        let a = self.series.owners.assignment(self.placement);
         let s = shard(key, a.n_shards);
         match a.series_replicas(s).first() {
             Some(owner) => Ok((s, *owner)),
@@ -158,7 +158,7 @@ impl SeriesRoute<'_> {
                     per_owner.entry(owner).or_default().push(i);
                 }
                 Err(_) => {
-                    let n = self.placement.assignment().n_shards;
+                    let n = self.series.owners.assignment(self.placement).n_shards;
                     shards.push(shard(k, n));
                     partial.shards.insert(shard(k, n));
                 }
@@ -264,7 +264,7 @@ impl SeriesRoute<'_> {
         limit: usize,
         after: Option<&SeriesKey>,
     ) -> Result<(Vec<SeriesKey>, Partial)> {
-        let a = self.placement.assignment();
+        let a = self.series.owners.assignment(self.placement);
         let mut owned: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
         for s in 0..a.n_shards {
             if let Some(o) = a.series_replicas(s).first() {

@@ -10,3 +10,4 @@ mod harness;
 mod liveness;
 mod operations;
 mod pollers;
+mod series;
