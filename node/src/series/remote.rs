@@ -119,3 +119,89 @@ impl Local {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meridian_proto::SeriesData;
+    use tonic::Code;
+
+    fn data(points: &[(i64, f64)]) -> SeriesData {
+        SeriesData {
+            namespace: "app".into(),
+            name: "latency".into(),
+            dimensions: [("host".to_string(), "a".to_string())].into(),
+            timestamps_ms: points.iter().map(|p| p.0).collect(),
+            values: points.iter().map(|p| p.1).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_owner_side_stores_lists_answers_and_refuses_past_its_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let series = Arc::new(Series::open(dir.path()).unwrap());
+        let t0 = crate::node::now_ms() / 60_000 * 60_000 - 120_000;
+        let local = Local {
+            node_id: 7,
+            series: series.clone(),
+        };
+        let batch = SeriesBatch {
+            target_node_id: 7,
+            tenant_id: "t".into(),
+            series: vec![data(&[(t0, 1.0), (t0 + 10_000, 3.0)])],
+        };
+        let ack = local.write(batch).await.unwrap();
+        assert_eq!((ack.node_id, ack.points), (7, 2));
+        let q = |n_series: usize, n_stats: usize| SeriesQuery {
+            target_node_id: 7,
+            tenant_id: "t".into(),
+            series: vec![data(&[]); n_series],
+            from_ms: t0,
+            to_ms: t0 + 60_000,
+            period_ms: 60_000,
+            statistics: vec!["average".into(); n_stats],
+            raw_limit: 0,
+        };
+        let got = local
+            .query(q(QUERY_SERIES_MAX, STATISTICS_MAX))
+            .await
+            .unwrap();
+        assert_eq!(got.series.len(), QUERY_SERIES_MAX);
+        assert_eq!(got.series[0].rows[0].values[0], 2.0);
+        let e = local.query(q(QUERY_SERIES_MAX + 1, 1)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let e = local.query(q(1, STATISTICS_MAX + 1)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let list = |limit| SeriesListQuery {
+            target_node_id: 7,
+            tenant_id: "t".into(),
+            namespace: "app".into(),
+            name: String::new(),
+            dimensions: Default::default(),
+            active_since_ms: i64::MIN,
+            limit,
+            after: None,
+        };
+        let got = local.list(list(SERIES_LIST_MAX as u32)).await.unwrap();
+        assert_eq!(got.series.len(), 1);
+        let e = local
+            .list(list(SERIES_LIST_MAX as u32 + 1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let mut bad = data(&[(t0, 1.0)]);
+        bad.values.clear();
+        let e = local
+            .write(SeriesBatch {
+                target_node_id: 7,
+                tenant_id: "t".into(),
+                series: vec![bad],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        series.close().unwrap();
+        let e = local.write(SeriesBatch::default()).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable);
+    }
+}
