@@ -1,9 +1,11 @@
 //! Benchmark: series ingest and queries, Meridian (one node) side by side with Debian's
 //! `victoria-metrics` (single node), both fed the same remote_write bodies by the same client
 //! with the same concurrency. Data: TSBS cpu-only shape (200 hosts x 10 metrics at 10 s over
-//! `MERIDIAN_BENCH_HOURS`, default 24: the full 17.28 M samples), plus a 1-host case. Reports samples per CPU-second of the server process (/proc utime+stime), wall
-//! throughput, bytes on disk per sample after the final flush/merge, and p50/p99 of a 24 h
-//! average at 1-minute steps on one series.
+//! `MERIDIAN_BENCH_HOURS`, default 24: the full 17.28 M samples), plus a 1-host case.
+//! Reports samples per CPU-second of the server process (/proc utime+stime), wall throughput,
+//! bytes on disk per sample after the final flush/merge, and p50/p99 of a 24 h average at
+//! 1-minute steps on one series. CPU is counted during ingest only (background seals and
+//! merges after it are not in the figure, for either system).
 //!
 //! Run: `cargo bench -p meridian --bench series` (needs `apt-get install -y victoria-metrics`).
 //! Every process it starts is stopped by its PID; all traffic stays on 127.0.0.1.
