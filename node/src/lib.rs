@@ -23,6 +23,7 @@ pub mod peer_service;
 pub mod placement_view;
 pub mod poller;
 pub mod proposer;
+pub mod series;
 pub mod server;
 pub mod snapshots;
 pub mod spec;

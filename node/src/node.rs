@@ -51,6 +51,8 @@ pub struct Node {
     pub evaluators: std::sync::Arc<crate::evaluator::Evaluators>,
     /// Sends alarm notifications (and test sends).
     pub notifier: crate::notifier::Notifier,
+    /// The local series engine and its counters (see `series`).
+    pub series: std::sync::Arc<crate::series::Series>,
     /// Test checks per tenant (`TEST_CHECKS_PER_MINUTE`).
     pub test_check_limiter: crate::http::rate_limit::RateLimiter,
     /// Serialises membership changes on the leader (openraft allows one at a time).
@@ -222,4 +224,16 @@ async fn backoff(attempt: u32, deadline: Instant) {
     let pause = Duration::from_millis(20 * u64::from(attempt + 1).min(10));
     let left = deadline.saturating_duration_since(Instant::now());
     tokio::time::sleep(pause.min(left)).await;
+}
+
+impl Node {
+    /// The routed series paths (writes, queries, listings) through this node.
+    pub fn series_route(&self) -> crate::series::SeriesRoute<'_> {
+        crate::series::SeriesRoute {
+            node_id: self.id,
+            series: &self.series,
+            peers: &self.peers,
+            placement: &self.placement,
+        }
+    }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use meridian_proto::{
     Envelope, ObservationBatch, ObservationQuery, Observations, Peer, PeerServer, PushAck,
-    RecheckRequest, Reply, SnapshotChunk, TestCheckRequest,
+    RecheckRequest, Reply, SeriesAck, SeriesBatch, SeriesList, SeriesListQuery, SeriesQuery,
+    SeriesQueryReply, SnapshotChunk, TestCheckRequest,
 };
 use meridian_raft::model::Command;
 use meridian_raft::network::{PEER_KEY_HEADER, decode, encode};
@@ -36,6 +37,13 @@ impl PeerService {
             self.rpc.check_target(env.target_node_id)?;
         }
         Ok(env)
+    }
+
+    fn series_local(&self) -> crate::series::remote::Local {
+        crate::series::remote::Local {
+            node_id: self.node.id,
+            series: self.node.series.clone(),
+        }
     }
 
     fn not_leader(&self) -> PeerError {
@@ -203,5 +211,29 @@ impl Peer for PeerService {
             node_id: self.node.id,
             accepted: n as u32,
         }))
+    }
+
+    async fn write_series(&self, req: Request<SeriesBatch>) -> Result<Response<SeriesAck>, Status> {
+        let b = req.into_inner();
+        self.rpc.check_target(b.target_node_id)?;
+        self.series_local().write(b).await.map(Response::new)
+    }
+
+    async fn query_series(
+        &self,
+        req: Request<SeriesQuery>,
+    ) -> Result<Response<SeriesQueryReply>, Status> {
+        let q = req.into_inner();
+        self.rpc.check_target(q.target_node_id)?;
+        self.series_local().query(q).await.map(Response::new)
+    }
+
+    async fn list_series(
+        &self,
+        req: Request<SeriesListQuery>,
+    ) -> Result<Response<SeriesList>, Status> {
+        let q = req.into_inner();
+        self.rpc.check_target(q.target_node_id)?;
+        self.series_local().list(q).await.map(Response::new)
     }
 }

@@ -119,6 +119,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         outcomes.clone(),
         crate::notifier::system_clock(),
     );
+    let series_dir = dir.root().join("series");
+    let series = tokio::task::spawn_blocking(move || crate::series::Series::open(&series_dir))
+        .await
+        .map_err(|e| Error::Internal(format!("opening series store: {e}")))??;
+    let series = Arc::new(series);
     let node = Arc::new(Node {
         id,
         cfg: cfg.clone(),
@@ -133,6 +138,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         pollers: pollers.clone(),
         evaluators: Default::default(),
         notifier: notifier.clone(),
+        series: series.clone(),
         test_check_limiter: crate::http::rate_limit::RateLimiter::new(
             crate::http::results::TEST_CHECKS_PER_MINUTE / 60.0,
             crate::http::results::TEST_CHECKS_PER_MINUTE,
@@ -221,6 +227,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         node.clone(),
         evaluator_stop.clone(),
     ));
+    let check_metrics = crate::series::checks::spawn(&node, evaluator_stop.clone());
 
     let fatal = tokio::select! {
         _ = shutdown => None,
@@ -238,6 +245,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let _ = evaluator.await;
     let _ = pump.await;
     let _ = recorder.await;
+    let _ = check_metrics.await;
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || series.close()).await {
+        tracing::error!(error = %e, "closing the series store");
+    }
     let _ = raft.shutdown().await;
     sm.flush()?;
     match fatal {

@@ -13,5 +13,6 @@ pub use peer::peer_client::PeerClient;
 pub use peer::peer_server::{Peer, PeerServer};
 pub use peer::{
     Envelope, Metric, Observation, ObservationBatch, ObservationQuery, Observations, PushAck,
-    RecheckRequest, Reply, SnapshotChunk, TestCheckRequest,
+    RecheckRequest, Reply, SeriesAck, SeriesBatch, SeriesData, SeriesList, SeriesListQuery,
+    SeriesQuery, SeriesQueryReply, SeriesStats, SnapshotChunk, StatRow, TestCheckRequest,
 };

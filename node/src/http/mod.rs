@@ -9,11 +9,13 @@ mod alarms;
 mod auth;
 pub mod auth_limit;
 mod body;
+mod check_metrics;
 mod checks;
 mod cluster;
 mod entities;
 mod hygiene;
 mod idempotency;
+pub mod metrics_api;
 mod notifications;
 pub mod openapi;
 mod openapi_schemas;
@@ -71,6 +73,8 @@ pub fn router(node: AppState) -> Router<()> {
         .merge(results::routes())
         .merge(alarm_views::routes())
         .method_not_allowed_fallback(hygiene::method_not_allowed)
+        .merge(metrics_api::routes())
+        .merge(check_metrics::routes())
         .layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::limit,

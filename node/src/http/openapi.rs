@@ -36,7 +36,7 @@ pub struct DocRoute {
     pub schema: Option<&'static str>,
 }
 
-const FIXED: [(&str, &str, &str, Auth); 25] = [
+const FIXED: [(&str, &str, &str, Auth); 32] = [
     ("GET", "/healthz", "process alive", Auth::None),
     (
         "GET",
@@ -155,6 +155,48 @@ const FIXED: [(&str, &str, &str, Auth); 25] = [
         "POST",
         "/v1/notifications/{notification_id}/test",
         "send a test notification now",
+        Auth::Tenant,
+    ),
+    (
+        "POST",
+        "/v1/metrics",
+        "store metric points (at most 1 MiB and 10,000 points)",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/metrics",
+        "series with points in the last 14 days",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/metrics/query",
+        "statistics of matching series per period",
+        Auth::Tenant,
+    ),
+    (
+        "POST",
+        "/v1/metrics/query",
+        "statistics of matching series per period (JSON body)",
+        Auth::Tenant,
+    ),
+    (
+        "POST",
+        "/api/v1/write",
+        "Prometheus remote_write 1.0",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/entities/{entity_id}/checks/{check_id}/metrics",
+        "the check's metric names per zone",
+        Auth::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/entities/{entity_id}/checks/{check_id}/metrics/{name}/plot",
+        "one check metric over time at a resolution",
         Auth::Tenant,
     ),
 ];
@@ -291,6 +333,8 @@ mod tests {
             include_str!("views.rs"),
             include_str!("results.rs"),
             include_str!("alarm_views.rs"),
+            include_str!("metrics_api.rs"),
+            include_str!("check_metrics.rs"),
             include_str!("openapi.rs"),
             include_str!("resource.rs"),
             include_str!("mod.rs"),

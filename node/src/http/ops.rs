@@ -194,6 +194,7 @@ async fn metrics(State(node): State<AppState>) -> impl IntoResponse {
     );
     node.pollers.render_metrics(&mut out);
     node.notifier.metrics().render(&mut out);
+    node.series.render_metrics(&mut out);
     node.evaluators
         .metrics
         .render(&mut out, &node.evaluators.intake);

@@ -17,3 +17,4 @@ mod liveness;
 mod notifier;
 mod operations;
 mod pollers;
+mod series;

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use meridian_proto::{
     Envelope, ObservationBatch, ObservationQuery, Observations, Peer, PeerServer, PushAck,
-    RecheckRequest, Reply, SnapshotChunk, TestCheckRequest,
+    RecheckRequest, Reply, SeriesAck, SeriesBatch, SeriesList, SeriesListQuery, SeriesQuery,
+    SeriesQueryReply, SnapshotChunk, TestCheckRequest,
 };
 use meridian_raft::network::Peers;
 use tonic::{Request, Response, Status, Streaming};
@@ -65,6 +66,21 @@ impl Peer for Big {
         Err(Status::unimplemented("not in this test"))
     }
     async fn recheck(&self, _: Request<RecheckRequest>) -> Result<Response<PushAck>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn write_series(&self, _: Request<SeriesBatch>) -> Result<Response<SeriesAck>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn query_series(
+        &self,
+        _: Request<SeriesQuery>,
+    ) -> Result<Response<SeriesQueryReply>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn list_series(
+        &self,
+        _: Request<SeriesListQuery>,
+    ) -> Result<Response<SeriesList>, Status> {
         Err(Status::unimplemented("not in this test"))
     }
 }
