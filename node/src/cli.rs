@@ -75,10 +75,10 @@ struct ServeArgs {
     #[arg(long, env = "MERIDIAN_POLLS_IN_FLIGHT_MAX")]
     polls_in_flight_max: Option<usize>,
     /// SMTP relay for e-mail notifications: smtp://[user:pass@]host[:port] (STARTTLS when
-    /// offered) or smtps://...
+    /// offered) or smtps://... [default: none, e-mail notifications fail saying so].
     #[arg(long, env = "MERIDIAN_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
-    /// Sender address of e-mail notifications.
+    /// Sender address of e-mail notifications [default: none; required with --smtp-url].
     #[arg(long, env = "MERIDIAN_SMTP_FROM")]
     smtp_from: Option<String>,
     /// Seconds after its first attempt that a notification stops being retried [default: 3600].
