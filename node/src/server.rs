@@ -99,9 +99,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
     let log = LogStore::open(&dir.raft_log_dir())?;
     let wal_stats = log.stats();
     let sm = StateMachine::open(&dir.state_dir())?;
-    // sled creates its files with the process umask; they live in private directories, and
-    // are made private themselves here.
-    dir.make_private(false)?;
     let state = sm.view();
     let network = Network::new(id, peers.clone());
     let raft = Raft::new(id, Arc::new(raft_config(&cfg)?), network, log, sm.clone())
@@ -124,6 +121,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<()> 
         .await
         .map_err(|e| Error::Internal(format!("opening series store: {e}")))??;
     let series = Arc::new(series);
+    // sled and the series engine create their files with the process umask; they live in
+    // private directories, and are made private themselves here, once every store is open.
+    dir.make_private(false)?;
     let node = Arc::new(Node {
         id,
         cfg: cfg.clone(),
