@@ -184,7 +184,7 @@ impl Gather<'_> {
         Ok(values)
     }
 
-    /// Runs `check` once from `zone`'s owner of `shard_key`; `None` when no live node is there.
+    /// Runs `spec` once from a live node of `zone`; an error when the zone has none.
     pub async fn test_check(
         &self,
         tenant: &str,
@@ -194,8 +194,8 @@ impl Gather<'_> {
         zone: &str,
     ) -> Result<Observation, String> {
         let a = self.placement.assignment();
-        // A test check has no id yet: any live node of the zone may run it; take the owner of
-        // the shard the entity's checks hash near, so the choice is stable.
+        // A test check has no id yet: any live node of the zone may run it; the owner of the
+        // entity's shard is a stable choice.
         let shard = check_shard(tenant, entity, a.n_shards);
         let Some(owner) = a.poller_owner(shard, zone) else {
             return Err("no live node in zone".into());
