@@ -21,7 +21,7 @@ use crate::node::now_ms;
 use crate::placement_view::PlacementView;
 use crate::poller::schedule::check_shard;
 use crate::poller::sink::Subscription;
-use crate::spec::{AlarmConfig, CheckSpec};
+use crate::spec::{AlarmConfig, CheckSpec, PlanSpec};
 
 /// How often every alarm is evaluated, ms (freshness and threshold buckets move with time).
 pub const EVAL_INTERVAL_MS: u64 = 250;
@@ -283,27 +283,15 @@ async fn commit(
     }
 }
 
-/// The alarm's plan, typed (an empty plan when it is gone).
+/// The alarm's plan, typed once by `spec::PlanSpec` (an empty plan when it is gone).
 fn plan_of(s: &ConfigState, tenant: &str, plan_id: &str) -> Plan {
-    let list = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    match s.object(tenant, ObjectKind::Plan, plan_id) {
-        Some(p) => Plan {
-            critical_state: list(&p.body["critical_state"]),
-            warning_state: list(&p.body["warning_state"]),
-            ok_state: list(&p.body["ok_state"]),
-        },
-        None => Plan::default(),
-    }
+    s.object(tenant, ObjectKind::Plan, plan_id)
+        .and_then(|p| PlanSpec::from_record(p).ok())
+        .map(|p| p.to_plan())
+        .unwrap_or_default()
 }
 
+/// Queues the deliveries of committed transition `rec` of `key` by `plan`.
 fn queue_deliveries(
     evaluators: &Evaluators,
     e: &Entry,
@@ -338,7 +326,8 @@ fn queue_deliveries(
     }
 }
 
-/// Queues the last committed transition's deliveries that have no record yet.
+/// Queues the last committed transition's deliveries again; the notifier's pump drops those
+/// that already have a delivery record, so only what was never recorded is sent.
 fn redeliver(
     s: &ConfigState,
     key: &AlarmKey,
@@ -348,35 +337,5 @@ fn redeliver(
     let (Some(e), Some(rec)) = (alarms.get(key), s.alarm_state(&key.0, &key.1)) else {
         return;
     };
-    let plan = plan_of(s, &key.0, &e.plan_id);
-    let Some(state) = State::from_name(&rec.state) else {
-        return;
-    };
-    let alarm = AlarmRef {
-        tenant: key.0.clone(),
-        entity: e.entity_id.clone(),
-        alarm: key.1.clone(),
-        check: e.check_id.clone(),
-    };
-    let event_id = meridian_alarm::event_id(&alarm, rec.seq, state);
-    let missing = plan
-        .for_state(state)
-        .iter()
-        .any(|n| s.delivery(&event_id, n).is_none());
-    if missing {
-        let mut pending = Plan::default();
-        let left: Vec<String> = plan
-            .for_state(state)
-            .iter()
-            .filter(|n| s.delivery(&event_id, n).is_none())
-            .cloned()
-            .collect();
-        match state {
-            State::Critical => pending.critical_state = left,
-            State::Warning => pending.warning_state = left,
-            State::Ok => pending.ok_state = left,
-            State::Unknown => {}
-        }
-        queue_deliveries(evaluators, e, key, rec, &pending);
-    }
+    queue_deliveries(evaluators, e, key, rec, &plan_of(s, &key.0, &e.plan_id));
 }
