@@ -3,7 +3,7 @@
 //! neither resets the alarm nor records a second transition.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -12,36 +12,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api_util::create;
 use crate::harness::{TestCluster, WAIT, wait_for};
-
-/// A loopback HTTP target answering 200 while `healthy`, 500 otherwise.
-async fn toggled_target() -> (u16, Arc<AtomicBool>) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    let healthy = Arc::new(AtomicBool::new(true));
-    let h = healthy.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let h = h.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                if s.read(&mut buf).await.is_ok() {
-                    let status = if h.load(Ordering::Relaxed) {
-                        "200 OK"
-                    } else {
-                        "500 Internal Server Error"
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
-                    );
-                    let _ = s.write_all(resp.as_bytes()).await;
-                }
-            });
-        }
-    });
-    (port, healthy)
-}
 
 /// One request the webhook receiver got: Standard Webhooks headers and the JSON body.
 #[derive(Clone, Debug)]
@@ -171,7 +141,8 @@ async fn wait_state(c: &TestCluster, i: usize, token: &str, en: &str, al: &str, 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outage_is_recorded_once_and_survives_the_evaluator_dying() {
-    let (port, healthy) = toggled_target().await;
+    let target = crate::target::start().await;
+    let (port, healthy) = (target.port, target.healthy.clone());
     let flags = [
         "--min-check-period-s",
         "2",

@@ -18,3 +18,4 @@ mod notifier;
 mod operations;
 mod pollers;
 mod series;
+mod target;

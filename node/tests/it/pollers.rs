@@ -2,44 +2,14 @@
 //! through every node, a dead poller's pairs re-homed to the other node of its region, the
 //! address policy refusing a metadata address, and test-check run from each zone.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api_util::{create, req};
 use crate::harness::{TestCluster, WAIT, wait_for};
-
-/// A loopback HTTP server answering every request `200 ok`; counts requests.
-async fn http_target() -> (u16, Arc<AtomicU64>) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    let hits = Arc::new(AtomicU64::new(0));
-    let h = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let h = h.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                if s.read(&mut buf).await.is_ok() {
-                    h.fetch_add(1, Ordering::Relaxed);
-                    let body = "ok";
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = s.write_all(resp.as_bytes()).await;
-                }
-            });
-        }
-    });
-    (port, hits)
-}
 
 /// The results of `check` through node `i`, when every zone has an observation.
 async fn results(c: &TestCluster, i: usize, token: &str, en: &str, ch: &str) -> Option<Vec<Value>> {
@@ -64,7 +34,8 @@ fn zone<'a>(values: &'a [Value], z: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_check_is_polled_from_every_zone_and_rehomed_when_its_poller_dies() {
-    let (port, hits) = http_target().await;
+    let target = crate::target::start().await;
+    let (port, hits) = (target.port, target.hits.clone());
     let flags = [
         "--min-check-period-s",
         "2",

@@ -368,23 +368,7 @@ async fn acknowledged_points_survive_a_kill_of_their_owner_during_ingest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checks_duration_is_plotted_after_the_pollers_ran() {
-    let target = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = target.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut s, _)) = target.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                if s.read(&mut buf).await.is_ok() {
-                    let resp =
-                        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
-                    let _ = s.write_all(resp.as_bytes()).await;
-                }
-            });
-        }
-    });
+    let port = crate::target::start().await.port;
     let flags = [
         "--min-check-period-s",
         "2",
